@@ -1,0 +1,1 @@
+"""HTTP only: routers, dependencies, problem+json. No domain rules here."""

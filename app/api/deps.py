@@ -1,0 +1,151 @@
+"""Typed dependencies: the ledger context, connections, strict JSON bodies and who is calling."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection
+
+from app.db import read_transaction
+from app.ledger.canonical import parse_strict
+from app.models import repository
+from app.models.repository import PartnerRow
+from app.services.context import LedgerContext
+from app.services.errors import Forbidden, Unauthorized
+from app.services.registry import API_KEY_PREFIX, hash_api_key
+
+__all__ = [
+    "AdminDep",
+    "Caller",
+    "ContextDep",
+    "JsonBodyDep",
+    "OptionalCaller",
+    "PartnerDep",
+    "ReadConnDep",
+    "ReaderDep",
+    "json_body",
+    "model_body",
+]
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def get_context(request: Request) -> LedgerContext:
+    context: LedgerContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[LedgerContext, Depends(get_context)]
+
+
+def get_read_connection(ctx: ContextDep) -> Iterator[Connection]:
+    with read_transaction(ctx.engine) as conn:
+        yield conn
+
+
+ReadConnDep = Annotated[Connection, Depends(get_read_connection)]
+
+
+async def json_body(request: Request) -> Any:
+    """The request body parsed strictly (app.ledger.canonical.parse_strict)."""
+    return parse_strict(await request.body())
+
+
+JsonBodyDep = Annotated[Any, Depends(json_body)]
+
+
+def model_body(model: type[Model]) -> Callable[[Any], Coroutine[Any, Any, Model]]:
+    """A dependency that parses the body strictly, then validates it with ``model``."""
+
+    async def dependency(body: JsonBodyDep) -> Model:
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from exc
+
+    return dependency
+
+
+class Caller:
+    """Who sent the request: the admin, a partner, or nobody."""
+
+    def __init__(self, *, admin: bool = False, partner: PartnerRow | None = None) -> None:
+        self.admin = admin
+        self.partner = partner
+
+    @property
+    def can_read_everything(self) -> bool:
+        return self.admin or (self.partner is not None and "auditor" in self.partner.roles)
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized(
+            "auth.malformed", "use Authorization: Bearer <token>", field="authorization"
+        )
+    return token.strip()
+
+
+def get_caller(request: Request, ctx: ContextDep) -> Caller:
+    token = _bearer(request)
+    if token is None:
+        return Caller()
+    if token.startswith(API_KEY_PREFIX):
+        with read_transaction(ctx.engine) as conn:
+            partner = repository.partner_by_api_key_hash(conn, hash_api_key(token))
+        if partner is None:
+            raise Unauthorized("auth.invalid", "unknown API key", field="authorization")
+        return Caller(partner=partner)
+    admin_token: str = request.app.state.admin_token
+    if secrets.compare_digest(token.encode(), admin_token.encode()):
+        return Caller(admin=True)
+    raise Unauthorized("auth.invalid", "unknown token", field="authorization")
+
+
+OptionalCaller = Annotated[Caller, Depends(get_caller)]
+
+
+def require_admin(caller: OptionalCaller) -> Caller:
+    if caller.admin:
+        return caller
+    if caller.partner is None:
+        raise Unauthorized("auth.required", "the admin token is required", field="authorization")
+    raise Forbidden("auth.admin_only", "only the admin may do this", field="authorization")
+
+
+def require_partner(caller: OptionalCaller) -> PartnerRow:
+    if caller.partner is not None:
+        return caller.partner
+    if caller.admin:
+        raise Forbidden(
+            "auth.partner_only",
+            "events are posted by partners, not the admin",
+            field="authorization",
+        )
+    raise Unauthorized("auth.required", "a partner API key is required", field="authorization")
+
+
+def require_reader(caller: OptionalCaller) -> Caller:
+    if caller.can_read_everything:
+        return caller
+    if caller.partner is None:
+        raise Unauthorized(
+            "auth.required", "an auditor's API key is required", field="authorization"
+        )
+    raise Forbidden(
+        "auth.auditor_only", "only auditors and the admin may read this", field="authorization"
+    )
+
+
+AdminDep = Annotated[Caller, Depends(require_admin)]
+PartnerDep = Annotated[PartnerRow, Depends(require_partner)]
+ReaderDep = Annotated[Caller, Depends(require_reader)]

@@ -1,0 +1,141 @@
+"""Lots: post a signed event, read the state, page through events, export and verify."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from app.api.deps import ContextDep, JsonBodyDep, PartnerDep, ReadConnDep, ReaderDep
+from app.ledger.errors import FieldError
+from app.models import repository
+from app.models.schemas import AcceptedOut, EntryOut, EventPage, LotOut, LotPage, VerifyOut
+from app.services import chains, events
+from app.services.events import require_lot
+
+router = APIRouter(prefix="/v1/lots", tags=["lots"])
+
+LotId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+
+ENVELOPE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "signature"],
+    "additionalProperties": False,
+    "properties": {
+        "signature": {
+            "type": "string",
+            "description": "Ed25519 signature over the event's RFC 8785 bytes, base64",
+        },
+        "event": {
+            "type": "object",
+            "description": "A goldtrail.event.v1 object (docs/PROTOCOL.md §3)",
+            "required": [
+                "type",
+                "lot",
+                "partner",
+                "key",
+                "stage",
+                "action",
+                "occurred_at",
+                "data",
+                "prev",
+            ],
+            "additionalProperties": False,
+            "properties": {
+                "type": {"const": "goldtrail.event.v1"},
+                "lot": {"type": "string"},
+                "partner": {"type": "string"},
+                "key": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                "stage": {"enum": ["exploration", "mining", "smelting", "circulation", "sale"]},
+                "action": {"type": "string"},
+                "occurred_at": {"type": "string", "format": "date-time"},
+                "data": {"type": "object"},
+                "prev": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
+            },
+        },
+    },
+}
+
+
+@router.post(
+    "/{lot_id}/events",
+    response_model=AcceptedOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Append a signed event to a lot (idempotent: a repeat answers 200)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ENVELOPE_SCHEMA}},
+        }
+    },
+)
+def post_event(
+    lot_id: LotId,
+    partner: PartnerDep,
+    ctx: ContextDep,
+    body: JsonBodyDep,
+    response: Response,
+) -> AcceptedOut:
+    event_lot = body.get("event", {}).get("lot") if isinstance(body, dict) else None
+    if isinstance(body, dict) and isinstance(body.get("event"), dict) and event_lot != lot_id:
+        raise FieldError("event.lot", f"the event names lot {event_lot}, the URL {lot_id}")
+    accepted = events.submit_event(ctx, partner=partner, envelope=body)
+    if not accepted.created:
+        response.status_code = status.HTTP_200_OK
+    entry = accepted.entry
+    return AcceptedOut(
+        hash=entry.hash,
+        seq=entry.seq,
+        lot=accepted.lot,
+        lot_seq=accepted.lot_seq,
+        recorded_at=entry.recorded_at,
+        receipt=entry.receipt,
+        created=accepted.created,
+    )
+
+
+@router.get("", response_model=LotPage, summary="Every lot, paged by id (auditors and admin)")
+def list_lots(
+    _: ReaderDep,
+    conn: ReadConnDep,
+    after: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> LotPage:
+    rows = repository.list_lots(conn, after=after, limit=limit)
+    return LotPage(
+        lots=[LotOut.of(row) for row in rows],
+        next_after=rows[-1].lot if len(rows) == limit else None,
+    )
+
+
+@router.get("/{lot_id}", response_model=LotOut, summary="A lot's current state (public)")
+def get_lot(lot_id: LotId, conn: ReadConnDep) -> LotOut:
+    return LotOut.of(require_lot(conn, lot_id))
+
+
+@router.get(
+    "/{lot_id}/events", response_model=EventPage, summary="A lot's events, in order (public)"
+)
+def list_events(
+    lot_id: LotId,
+    conn: ReadConnDep,
+    after: Annotated[int, Query(ge=-1, le=2**31, description="last lot_seq already seen")] = -1,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> EventPage:
+    require_lot(conn, lot_id)
+    page = repository.events_of_lot(conn, lot_id, after=after, limit=limit)
+    return EventPage(
+        lot=lot_id,
+        events=[EntryOut.of(entry) for _, entry in page],
+        next_after=page[-1][0] if len(page) == limit else None,
+    )
+
+
+@router.get("/{lot_id}/export", summary="The lot's chain as one document for offline verification")
+def export(lot_id: LotId, conn: ReadConnDep, ctx: ContextDep) -> dict[str, Any]:
+    return chains.export_lot(conn, lot_id, service_key=ctx.service_key.public)
+
+
+@router.post("/{lot_id}/verify", response_model=VerifyOut, summary="Verify the lot's chain now")
+def verify(lot_id: LotId, conn: ReadConnDep, ctx: ContextDep) -> Any:
+    return chains.verify_lot(conn, lot_id, service_key=ctx.service_key.public).to_json()

@@ -1,0 +1,50 @@
+"""Settings from the environment (prefix ``GOLDTRAIL_``), validated at start-up."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GOLDTRAIL_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    service_key_file: Path | None = None
+    admin_token: str | None = Field(default=None, min_length=32)
+    admin_token_file: Path | None = None
+
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    clock_skew_seconds: int = Field(default=300, ge=0)
+    assay_tolerance: Decimal = Field(default=Decimal("0.001"), ge=0, le=Decimal("0.05"))
+    page_limit_max: int = Field(default=500, ge=1)
+
+    @model_validator(mode="after")
+    def _defaults_and_production_rules(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'goldtrail.db'}"
+        if self.service_key_file is None:
+            self.service_key_file = self.data_dir / "service.key"
+        if self.admin_token_file is None:
+            self.admin_token_file = self.data_dir / "admin.token"
+        if self.environment == "production" and not self.admin_token:
+            raise ValueError("GOLDTRAIL_ADMIN_TOKEN must be set in production")
+        return self
+
+    @property
+    def service_key_path(self) -> Path:
+        assert self.service_key_file is not None
+        return self.service_key_file
+
+    @property
+    def admin_token_path(self) -> Path:
+        assert self.admin_token_file is not None
+        return self.admin_token_file

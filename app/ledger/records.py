@@ -1,0 +1,182 @@
+"""Ledger entries, the service's registry records and its receipts (docs/PROTOCOL.md §4–§5).
+
+Every ledger entry has a global sequence number ``seq``, a ``kind``, a JSON
+``body`` whose canonical bytes are hashed, the ``signature`` of whoever made
+the body (the partner for events, the service for registry records), and a
+``receipt``: the service's signature over the entry's position, binding
+``seq``, ``kind``, ``hash`` and ``recorded_at`` together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app.ledger.canonical import canonical_bytes
+from app.ledger.errors import FieldError
+from app.ledger.hashing import is_hash, sha256_hex
+from app.ledger.keys import PublicKey, SigningKey, b64decode_strict, b64encode
+
+__all__ = [
+    "ENTRY_KINDS",
+    "KEY_TYPE",
+    "PARTNER_TYPE",
+    "RECEIPT_TYPE",
+    "REVOCATION_TYPE",
+    "LedgerEntry",
+    "key_record",
+    "partner_record",
+    "receipt_bytes",
+    "revocation_record",
+]
+
+PARTNER_TYPE = "goldtrail.partner.v1"
+KEY_TYPE = "goldtrail.key.v1"
+REVOCATION_TYPE = "goldtrail.key-revocation.v1"
+RECEIPT_TYPE = "goldtrail.receipt.v1"
+
+ENTRY_KINDS: dict[str, str] = {
+    "event": "goldtrail.event.v1",
+    "partner": PARTNER_TYPE,
+    "key": KEY_TYPE,
+    "key_revocation": REVOCATION_TYPE,
+}
+
+
+def partner_record(
+    *, partner: str, name: str, roles: list[str], country: str | None, registered_at: str
+) -> dict[str, Any]:
+    return {
+        "type": PARTNER_TYPE,
+        "partner": partner,
+        "name": name,
+        "roles": sorted(roles),
+        "country": country,
+        "registered_at": registered_at,
+    }
+
+
+def key_record(*, partner: str, public_key: PublicKey, registered_at: str) -> dict[str, Any]:
+    return {
+        "type": KEY_TYPE,
+        "partner": partner,
+        "key": public_key.key_id,
+        "public_key": public_key.b64,
+        "registered_at": registered_at,
+    }
+
+
+def revocation_record(*, partner: str, key: str, revoked_at: str, reason: str) -> dict[str, Any]:
+    return {
+        "type": REVOCATION_TYPE,
+        "partner": partner,
+        "key": key,
+        "revoked_at": revoked_at,
+        "reason": reason,
+    }
+
+
+def receipt_bytes(*, seq: int, kind: str, entry_hash: str, recorded_at: str) -> bytes:
+    """The canonical bytes the service signs to place an entry at ``seq``."""
+    return canonical_bytes(
+        {
+            "type": RECEIPT_TYPE,
+            "seq": seq,
+            "kind": kind,
+            "hash": entry_hash,
+            "recorded_at": recorded_at,
+        }
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One appended entry, as stored and as exported."""
+
+    seq: int
+    kind: str
+    body: dict[str, Any]
+    hash: str
+    signature: str
+    signer: str
+    recorded_at: str
+    receipt: str
+
+    @classmethod
+    def issue(
+        cls,
+        *,
+        seq: int,
+        kind: str,
+        body: dict[str, Any],
+        signature: bytes,
+        signer: str,
+        recorded_at: str,
+        service_key: SigningKey,
+    ) -> LedgerEntry:
+        """Build an entry and sign its receipt with the service key."""
+        entry_hash = sha256_hex(canonical_bytes(body))
+        receipt = service_key.sign(
+            receipt_bytes(seq=seq, kind=kind, entry_hash=entry_hash, recorded_at=recorded_at)
+        )
+        return cls(
+            seq=seq,
+            kind=kind,
+            body=body,
+            hash=entry_hash,
+            signature=b64encode(signature),
+            signer=signer,
+            recorded_at=recorded_at,
+            receipt=b64encode(receipt),
+        )
+
+    @property
+    def body_bytes(self) -> bytes:
+        return canonical_bytes(self.body)
+
+    def signature_bytes(self) -> bytes:
+        return b64decode_strict(self.signature, field="signature")
+
+    def receipt_signature(self) -> bytes:
+        return b64decode_strict(self.receipt, field="receipt")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "kind": self.kind,
+            "body": self.body,
+            "hash": self.hash,
+            "signature": self.signature,
+            "signer": self.signer,
+            "recorded_at": self.recorded_at,
+            "receipt": self.receipt,
+        }
+
+    @classmethod
+    def from_json(cls, obj: object, *, path: str) -> LedgerEntry:
+        if not isinstance(obj, dict):
+            raise FieldError(path, "must be a JSON object")
+        seq = obj.get("seq")
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise FieldError(f"{path}.seq", "must be a non-negative integer")
+        kind = obj.get("kind")
+        if kind not in ENTRY_KINDS:
+            raise FieldError(f"{path}.kind", f"must be one of {', '.join(ENTRY_KINDS)}")
+        body = obj.get("body")
+        if not isinstance(body, dict):
+            raise FieldError(f"{path}.body", "must be a JSON object")
+        if not is_hash(obj.get("hash")):
+            raise FieldError(f"{path}.hash", "must be a lowercase hex SHA-256")
+        for name in ("signature", "signer", "recorded_at", "receipt"):
+            if not isinstance(obj.get(name), str):
+                raise FieldError(f"{path}.{name}", "must be a string")
+        return cls(
+            seq=seq,
+            kind=kind,
+            body=body,
+            hash=obj["hash"],
+            signature=obj["signature"],
+            signer=obj["signer"],
+            recorded_at=obj["recorded_at"],
+            receipt=obj["receipt"],
+        )

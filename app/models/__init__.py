@@ -1,0 +1,1 @@
+"""Persistence: the database tables (``tables``) and the HTTP schemas (``schemas``)."""

@@ -1,0 +1,352 @@
+"""All SQL lives here. ``append_*`` and ``record_*`` are the only statements that write.
+
+Callers own the transaction (``app.db.write_transaction``); nothing here commits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from app.domain.rules import LotState
+from app.ledger.records import LedgerEntry
+from app.models.tables import events, ledger_entries, lots, partner_keys, partners
+
+__all__ = [
+    "KeyRow",
+    "PartnerRow",
+    "append_entry",
+    "append_event_row",
+    "entry_by_hash",
+    "entry_by_seq",
+    "events_of_lot",
+    "insert_partner",
+    "insert_partner_key",
+    "iter_lot_ids",
+    "key_by_id",
+    "keys_of_partner",
+    "list_lots",
+    "list_partners",
+    "lot_seq_of",
+    "lot_state",
+    "next_seq",
+    "partner_by_api_key_hash",
+    "partner_by_id",
+    "record_key_revoked",
+    "registry_entries",
+    "replace_api_key_hash",
+    "save_lot",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerRow:
+    id: str
+    name: str
+    roles: frozenset[str]
+    country: str | None
+    registered_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRow:
+    key_id: str
+    partner_id: str
+    public_key: str
+    registered_seq: int
+    revoked_seq: int | None
+    revoked_at: str | None
+
+
+def _body(text: str) -> dict[str, Any]:
+    # A row edited behind the service's back may not even parse; verification
+    # must still be able to name it rather than crash.
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return {"unparseable_body": text[:200]}
+    return body if isinstance(body, dict) else {"unparseable_body": text[:200]}
+
+
+def _entry(row: Any) -> LedgerEntry:
+    return LedgerEntry(
+        seq=row.seq,
+        kind=row.kind,
+        body=_body(row.body),
+        hash=row.hash,
+        signature=row.signature,
+        signer=row.signer,
+        recorded_at=row.recorded_at,
+        receipt=row.receipt,
+    )
+
+
+def _partner(row: Any) -> PartnerRow:
+    return PartnerRow(
+        id=row.id,
+        name=row.name,
+        roles=frozenset(row.roles.split(",")) if row.roles else frozenset(),
+        country=row.country,
+        registered_seq=row.registered_seq,
+    )
+
+
+def _key(row: Any) -> KeyRow:
+    return KeyRow(
+        key_id=row.key_id,
+        partner_id=row.partner_id,
+        public_key=row.public_key,
+        registered_seq=row.registered_seq,
+        revoked_seq=row.revoked_seq,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def _lot(row: Any) -> LotState:
+    return LotState(
+        lot=row.id,
+        form=row.form,
+        mass_g=_decimal(row.mass_g),
+        fineness=_decimal(row.fineness),
+        custodian=row.custodian,
+        pending_to=row.pending_to,
+        stage=row.stage,
+        last_action=row.last_action,
+        last_occurred_at=row.last_occurred_at,
+        head=row.head,
+        length=row.length,
+    )
+
+
+# Reads -----------------------------------------------------------------------------------
+
+
+def next_seq(conn: Connection) -> int:
+    """The next global sequence number. Only meaningful under the sequencer lock."""
+    current = conn.execute(select(func.max(ledger_entries.c.seq))).scalar_one()
+    return 0 if current is None else int(current) + 1
+
+
+def entry_by_hash(conn: Connection, entry_hash: str) -> LedgerEntry | None:
+    row = conn.execute(select(ledger_entries).where(ledger_entries.c.hash == entry_hash)).first()
+    return None if row is None else _entry(row)
+
+
+def entry_by_seq(conn: Connection, seq: int) -> LedgerEntry | None:
+    row = conn.execute(select(ledger_entries).where(ledger_entries.c.seq == seq)).first()
+    return None if row is None else _entry(row)
+
+
+def lot_state(conn: Connection, lot_id: str) -> LotState | None:
+    row = conn.execute(select(lots).where(lots.c.id == lot_id)).first()
+    return None if row is None else _lot(row)
+
+
+def lot_seq_of(conn: Connection, seq: int) -> int | None:
+    """The position in its lot's chain of the event at ledger position ``seq``."""
+    query = select(events.c.lot_seq).where(events.c.seq == seq)
+    return conn.execute(query).scalar_one_or_none()
+
+
+def list_lots(conn: Connection, *, after: str | None, limit: int) -> list[LotState]:
+    query = select(lots).order_by(lots.c.id).limit(limit)
+    if after is not None:
+        query = query.where(lots.c.id > after)
+    return [_lot(row) for row in conn.execute(query)]
+
+
+def iter_lot_ids(conn: Connection) -> Iterator[str]:
+    """Every lot that has events, including any whose projection row was removed."""
+    query = select(events.c.lot_id).union(select(lots.c.id)).order_by("lot_id")
+    for (lot_id,) in conn.execute(query):
+        yield lot_id
+
+
+def events_of_lot(
+    conn: Connection, lot_id: str, *, after: int = -1, limit: int | None = None
+) -> list[tuple[int, LedgerEntry]]:
+    """(lot_seq, entry) pairs of a lot in chain order, from ``after + 1``."""
+    query = (
+        select(events.c.lot_seq, ledger_entries)
+        .join(ledger_entries, ledger_entries.c.seq == events.c.seq)
+        .where(events.c.lot_id == lot_id, events.c.lot_seq > after)
+        .order_by(events.c.lot_seq)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [(row.lot_seq, _entry(row)) for row in conn.execute(query)]
+
+
+def partner_by_id(conn: Connection, partner_id: str) -> PartnerRow | None:
+    row = conn.execute(select(partners).where(partners.c.id == partner_id)).first()
+    return None if row is None else _partner(row)
+
+
+def partner_by_api_key_hash(conn: Connection, key_hash: str) -> PartnerRow | None:
+    row = conn.execute(select(partners).where(partners.c.api_key_hash == key_hash)).first()
+    return None if row is None else _partner(row)
+
+
+def list_partners(conn: Connection) -> list[PartnerRow]:
+    return [_partner(row) for row in conn.execute(select(partners).order_by(partners.c.id))]
+
+
+def key_by_id(conn: Connection, key_id: str) -> KeyRow | None:
+    row = conn.execute(select(partner_keys).where(partner_keys.c.key_id == key_id)).first()
+    return None if row is None else _key(row)
+
+
+def keys_of_partner(conn: Connection, partner_id: str) -> list[KeyRow]:
+    query = (
+        select(partner_keys)
+        .where(partner_keys.c.partner_id == partner_id)
+        .order_by(partner_keys.c.registered_seq)
+    )
+    return [_key(row) for row in conn.execute(query)]
+
+
+def registry_entries(conn: Connection, *, key_ids: set[str]) -> list[LedgerEntry]:
+    """The registry entries (key registrations and revocations, and their partners) of keys."""
+    if not key_ids:
+        return []
+    keys = conn.execute(
+        select(
+            partner_keys.c.registered_seq, partner_keys.c.revoked_seq, partner_keys.c.partner_id
+        ).where(partner_keys.c.key_id.in_(key_ids))
+    ).all()
+    partner_ids = {row.partner_id for row in keys}
+    seqs = {row.registered_seq for row in keys} | {
+        row.revoked_seq for row in keys if row.revoked_seq is not None
+    }
+    seqs |= set(
+        conn.execute(
+            select(partners.c.registered_seq).where(partners.c.id.in_(partner_ids))
+        ).scalars()
+    )
+    rows = conn.execute(
+        select(ledger_entries).where(ledger_entries.c.seq.in_(seqs)).order_by(ledger_entries.c.seq)
+    )
+    return [_entry(row) for row in rows]
+
+
+# Writes ----------------------------------------------------------------------------------
+
+
+def append_entry(conn: Connection, entry: LedgerEntry, *, body_text: str) -> None:
+    """Insert a ledger entry. ``body_text`` is the body's exact canonical JSON."""
+    conn.execute(
+        insert(ledger_entries).values(
+            seq=entry.seq,
+            kind=entry.kind,
+            hash=entry.hash,
+            body=body_text,
+            signature=entry.signature,
+            signer=entry.signer,
+            recorded_at=entry.recorded_at,
+            receipt=entry.receipt,
+        )
+    )
+
+
+def append_event_row(
+    conn: Connection,
+    *,
+    seq: int,
+    lot_id: str,
+    lot_seq: int,
+    prev: str | None,
+    partner_id: str,
+    key_id: str,
+    stage: str,
+    action: str,
+    occurred_at: str,
+) -> None:
+    conn.execute(
+        insert(events).values(
+            seq=seq,
+            lot_id=lot_id,
+            lot_seq=lot_seq,
+            prev=prev,
+            partner_id=partner_id,
+            key_id=key_id,
+            stage=stage,
+            action=action,
+            occurred_at=occurred_at,
+        )
+    )
+
+
+def save_lot(conn: Connection, state: LotState, *, seq: int) -> None:
+    """Insert or move a lot's projection row to ``state`` at ledger position ``seq``."""
+    values = {
+        "form": state.form,
+        "mass_g": None if state.mass_g is None else str(state.mass_g),
+        "fineness": None if state.fineness is None else str(state.fineness),
+        "custodian": state.custodian,
+        "pending_to": state.pending_to,
+        "stage": state.stage,
+        "last_action": state.last_action,
+        "last_occurred_at": state.last_occurred_at,
+        "head": state.head,
+        "length": state.length,
+        "updated_seq": seq,
+    }
+    if state.length == 1:
+        conn.execute(insert(lots).values(id=state.lot, created_seq=seq, **values))
+    else:
+        conn.execute(update(lots).where(lots.c.id == state.lot).values(**values))
+
+
+def insert_partner(
+    conn: Connection,
+    *,
+    partner_id: str,
+    name: str,
+    roles: list[str],
+    country: str | None,
+    api_key_hash: str,
+    seq: int,
+) -> None:
+    conn.execute(
+        insert(partners).values(
+            id=partner_id,
+            name=name,
+            roles=",".join(sorted(roles)),
+            country=country,
+            api_key_hash=api_key_hash,
+            registered_seq=seq,
+        )
+    )
+
+
+def replace_api_key_hash(conn: Connection, partner_id: str, api_key_hash: str) -> None:
+    conn.execute(
+        update(partners).where(partners.c.id == partner_id).values(api_key_hash=api_key_hash)
+    )
+
+
+def insert_partner_key(
+    conn: Connection, *, key_id: str, partner_id: str, public_key: str, seq: int
+) -> None:
+    conn.execute(
+        insert(partner_keys).values(
+            key_id=key_id, partner_id=partner_id, public_key=public_key, registered_seq=seq
+        )
+    )
+
+
+def record_key_revoked(conn: Connection, key_id: str, *, seq: int, revoked_at: str) -> None:
+    conn.execute(
+        update(partner_keys)
+        .where(partner_keys.c.key_id == key_id)
+        .values(revoked_seq=seq, revoked_at=revoked_at)
+    )

@@ -1,0 +1,200 @@
+"""Pydantic models at the HTTP edge: request bodies and response documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.domain.rules import LotState
+from app.ledger.records import LedgerEntry
+from app.models.repository import KeyRow, PartnerRow
+
+__all__ = [
+    "AcceptedOut",
+    "EntryOut",
+    "EventPage",
+    "KeyCreate",
+    "KeyOut",
+    "KeyRevoke",
+    "LotOut",
+    "LotPage",
+    "PartnerCreate",
+    "PartnerCreated",
+    "PartnerOut",
+    "Problem",
+    "VerifyOut",
+]
+
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class PartnerCreate(BaseModel):
+    model_config = _STRICT
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+    name: str = Field(min_length=1, max_length=200)
+    roles: list[str] = Field(min_length=1, max_length=9)
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    public_keys: list[str] = Field(default_factory=list, max_length=16)
+
+
+class KeyCreate(BaseModel):
+    model_config = _STRICT
+    public_key: str = Field(min_length=44, max_length=44)
+
+
+class KeyRevoke(BaseModel):
+    model_config = _STRICT
+    reason: str = Field(default="unspecified", min_length=1, max_length=200)
+
+
+class PartnerOut(BaseModel):
+    id: str
+    name: str
+    roles: list[str]
+    country: str | None
+    registered_seq: int
+
+    @classmethod
+    def of(cls, row: PartnerRow) -> PartnerOut:
+        return cls(
+            id=row.id,
+            name=row.name,
+            roles=sorted(row.roles),
+            country=row.country,
+            registered_seq=row.registered_seq,
+        )
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    partner: str
+    public_key: str
+    registered_seq: int
+    revoked_seq: int | None
+    revoked_at: str | None
+
+    @classmethod
+    def of(cls, row: KeyRow) -> KeyOut:
+        return cls(
+            key_id=row.key_id,
+            partner=row.partner_id,
+            public_key=row.public_key,
+            registered_seq=row.registered_seq,
+            revoked_seq=row.revoked_seq,
+            revoked_at=row.revoked_at,
+        )
+
+
+class PartnerCreated(BaseModel):
+    partner: PartnerOut
+    api_key: str = Field(description="Shown once; only its SHA-256 is stored.")
+    keys: list[KeyOut]
+
+
+class EntryOut(BaseModel):
+    seq: int
+    kind: str
+    body: dict[str, Any]
+    hash: str
+    signature: str
+    signer: str
+    recorded_at: str
+    receipt: str
+
+    @classmethod
+    def of(cls, entry: LedgerEntry) -> EntryOut:
+        return cls(**entry.to_json())
+
+
+class AcceptedOut(BaseModel):
+    hash: str
+    seq: int
+    lot: str
+    lot_seq: int
+    recorded_at: str
+    receipt: str = Field(description="Service signature over the receipt (PROTOCOL.md §5).")
+    created: bool = Field(description="False when this exact event had already been accepted.")
+
+
+class LotOut(BaseModel):
+    id: str
+    form: str | None
+    mass_g: str | None = Field(description="Exact decimal, as a string.")
+    fineness: str | None = Field(description="Parts per thousand, exact decimal, as a string.")
+    fine_gold_g: str | None
+    custodian: str
+    pending_to: str | None
+    stage: str
+    last_action: str
+    last_occurred_at: str
+    head: str
+    length: int
+
+    @classmethod
+    def of(cls, state: LotState) -> LotOut:
+        def text(value: object) -> str | None:
+            return None if value is None else str(value)
+
+        fine = state.fine_gold_g
+        return cls(
+            id=state.lot,
+            form=state.form,
+            mass_g=text(state.mass_g),
+            fineness=text(state.fineness),
+            fine_gold_g=None if fine is None else format(fine.normalize(), "f"),
+            custodian=state.custodian,
+            pending_to=state.pending_to,
+            stage=state.stage,
+            last_action=state.last_action,
+            last_occurred_at=state.last_occurred_at,
+            head=state.head,
+            length=state.length,
+        )
+
+
+class LotPage(BaseModel):
+    lots: list[LotOut]
+    next_after: str | None
+
+
+class EventPage(BaseModel):
+    lot: str
+    events: list[EntryOut]
+    next_after: int | None = Field(
+        description="Pass as ?after= for the next page; null at the end."
+    )
+
+
+class CheckOut(BaseModel):
+    check: str
+    ok: bool
+    detail: str
+    lot: str | None
+    lot_seq: int | None
+    seq: int | None
+    hash: str | None
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    checked: int
+    failures: list[CheckOut]
+    checks: list[CheckOut]
+
+
+class FieldProblem(BaseModel):
+    field: str
+    reason: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    code: str
+    errors: list[FieldProblem] = Field(default_factory=list)

@@ -1,0 +1,118 @@
+"""Database tables.
+
+``ledger_entries`` and ``events`` are the ledger: append-only, and the database
+refuses UPDATE, DELETE (and on PostgreSQL TRUNCATE) on them with triggers
+created by the migrations. ``lots``, ``partners`` and ``partner_keys`` are
+projections the service maintains from the ledger, plus API-key hashes.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "APPEND_ONLY_TABLES",
+    "events",
+    "ledger_entries",
+    "lots",
+    "metadata",
+    "partner_keys",
+    "partners",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("body", Text, nullable=False),
+    Column("signature", String(88), nullable=False),
+    Column("signer", String(64), nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Column("receipt", String(88), nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column(
+        "seq", BigInteger, ForeignKey("ledger_entries.seq"), primary_key=True, autoincrement=False
+    ),
+    Column("lot_id", String(64), nullable=False),
+    Column("lot_seq", Integer, nullable=False),
+    Column("prev", String(64), nullable=True),
+    Column("partner_id", String(64), nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("occurred_at", String(32), nullable=False),
+    UniqueConstraint("lot_id", "lot_seq", name="uq_events_lot_id_lot_seq"),
+)
+
+lots = Table(
+    "lots",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("form", String(16), nullable=True),
+    Column("mass_g", String(32), nullable=True),
+    Column("fineness", String(32), nullable=True),
+    Column("custodian", String(64), ForeignKey("partners.id"), nullable=False),
+    Column("pending_to", String(64), nullable=True),
+    Column("stage", String(16), nullable=False),
+    Column("last_action", String(32), nullable=False),
+    Column("last_occurred_at", String(32), nullable=False),
+    Column("head", String(64), nullable=False),
+    Column("length", Integer, nullable=False),
+    Column("created_seq", BigInteger, nullable=False),
+    Column("updated_seq", BigInteger, nullable=False),
+)
+
+partners = Table(
+    "partners",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("roles", String(200), nullable=False),
+    Column("country", String(2), nullable=True),
+    Column("api_key_hash", String(64), nullable=False, unique=True),
+    Column("registered_seq", BigInteger, nullable=False),
+)
+
+partner_keys = Table(
+    "partner_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("partner_id", String(64), ForeignKey("partners.id"), nullable=False),
+    Column("public_key", String(44), nullable=False, unique=True),
+    Column("registered_seq", BigInteger, nullable=False),
+    Column("revoked_seq", BigInteger, nullable=True),
+    Column("revoked_at", String(32), nullable=True),
+)
+
+Index("ix_events_partner_id", events.c.partner_id)
+Index("ix_partner_keys_partner_id", partner_keys.c.partner_id)
+Index("ix_ledger_entries_kind", ledger_entries.c.kind)
+
+APPEND_ONLY_TABLES = ("ledger_entries", "events")

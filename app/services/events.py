@@ -1,0 +1,157 @@
+"""Posting a signed custody event: validate → verify → rule check → append.
+
+The signature is checked before the sequencer lock is taken; inside the lock
+the key's revocation, the lot's head and the domain rules are checked again
+against the committed state, so two racing posts can never fork a chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from app.db import read_transaction, write_transaction
+from app.domain.rules import LotState, apply_event
+from app.ledger.errors import FieldError
+from app.ledger.events import Event
+from app.ledger.keys import PublicKey, b64decode_strict
+from app.ledger.records import LedgerEntry
+from app.models import repository
+from app.models.repository import KeyRow, PartnerRow
+from app.services import writer
+from app.services.clock import utc_now
+from app.services.context import LedgerContext
+from app.services.errors import Forbidden, NotFound, StaleHead
+
+__all__ = ["Accepted", "submit_event"]
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    entry: LedgerEntry
+    lot: str
+    lot_seq: int
+    created: bool
+
+
+def _parse_envelope(envelope: object) -> tuple[Event, bytes]:
+    if not isinstance(envelope, dict):
+        raise FieldError("body", "must be a JSON object with members event and signature")
+    unknown = sorted(set(envelope) - {"event", "signature"})
+    if unknown:
+        raise FieldError(unknown[0], "unknown member")
+    event = Event.from_json(envelope.get("event"), path="event")
+    signature = envelope.get("signature")
+    if not isinstance(signature, str):
+        raise FieldError("signature", "must be a base64 string")
+    return event, b64decode_strict(signature, field="signature", size=64)
+
+
+def _usable_key(key: KeyRow | None, event: Event) -> KeyRow:
+    if key is None:
+        raise FieldError("event.key", f"no registered key {event.key}")
+    if key.partner_id != event.partner:
+        raise Forbidden(
+            "key.not_owner", f"key {event.key} is not {event.partner}'s key", field="event.key"
+        )
+    if key.revoked_seq is not None:
+        raise Forbidden(
+            "key.revoked",
+            f"key {event.key} was revoked at {key.revoked_at} (ledger seq {key.revoked_seq}); "
+            "events signed with it are no longer accepted",
+            field="event.key",
+        )
+    return key
+
+
+def _accepted_before(conn: Connection, event: Event) -> Accepted | None:
+    entry = repository.entry_by_hash(conn, event.hash)
+    if entry is None:
+        return None
+    lot_seq = repository.lot_seq_of(conn, entry.seq)
+    return Accepted(
+        entry=entry, lot=event.lot, lot_seq=-1 if lot_seq is None else lot_seq, created=False
+    )
+
+
+def _check_head(state: LotState | None, event: Event) -> None:
+    head = None if state is None else state.head
+    if event.prev != head:
+        raise StaleHead(
+            lot=event.lot, prev=event.prev, head=head, length=0 if state is None else state.length
+        )
+
+
+def submit_event(ctx: LedgerContext, *, partner: PartnerRow, envelope: Any) -> Accepted:
+    """Append a signed event for ``partner``; a repeat of an accepted event returns it again.
+
+    Raises FieldError, InvalidSignature, RuleViolation or a ServiceError, and
+    then nothing is written.
+    """
+    event, signature = _parse_envelope(envelope)
+    if event.partner != partner.id:
+        raise Forbidden(
+            "partner.impersonation",
+            f"you are authenticated as {partner.id}; you cannot post an event of {event.partner}",
+            field="event.partner",
+        )
+    with read_transaction(ctx.engine) as conn:
+        repeat = _accepted_before(conn, event)
+        if repeat is not None:
+            return repeat
+        key = _usable_key(repository.key_by_id(conn, event.key), event)
+    PublicKey.from_b64(key.public_key).verify(
+        event.canonical, signature, what=f"event by {event.partner} with key {event.key}"
+    )
+    settings = ctx.settings
+    with write_transaction(ctx.engine) as conn:
+        repeat = _accepted_before(conn, event)
+        if repeat is not None:
+            return repeat
+        _usable_key(repository.key_by_id(conn, event.key), event)
+        state = repository.lot_state(conn, event.lot)
+        _check_head(state, event)
+        now = utc_now()
+        next_state = apply_event(
+            state,
+            event,
+            roles=partner.roles,
+            partner_exists=lambda pid: repository.partner_by_id(conn, pid) is not None,
+            now=now,
+            clock_skew=timedelta(seconds=settings.clock_skew_seconds),
+            assay_tolerance=settings.assay_tolerance,
+        )
+        entry = writer.append(
+            conn,
+            kind="event",
+            body=event.to_json(),
+            signature=signature,
+            signer=event.key,
+            service_key=ctx.service_key,
+            now=now,
+        )
+        lot_seq = next_state.length - 1
+        repository.append_event_row(
+            conn,
+            seq=entry.seq,
+            lot_id=event.lot,
+            lot_seq=lot_seq,
+            prev=event.prev,
+            partner_id=event.partner,
+            key_id=event.key,
+            stage=event.stage,
+            action=event.action,
+            occurred_at=event.occurred_at,
+        )
+        repository.save_lot(conn, next_state, seq=entry.seq)
+    return Accepted(entry=entry, lot=event.lot, lot_seq=lot_seq, created=True)
+
+
+def require_lot(conn: Connection, lot_id: str) -> LotState:
+    state = repository.lot_state(conn, lot_id)
+    if state is None:
+        raise NotFound("lot.unknown", f"no lot {lot_id}", field="lot_id")
+    return state

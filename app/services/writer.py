@@ -1,0 +1,58 @@
+"""The ledger's one writer: numbers an entry, signs its receipt and appends it.
+
+Must be called inside ``app.db.write_transaction``, which holds the sequencer
+lock, so that ``next_seq`` is gap-free and unique.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from app.ledger.canonical import canonical_bytes
+from app.ledger.keys import SigningKey
+from app.ledger.records import LedgerEntry
+from app.models import repository
+from app.services.clock import format_time
+
+__all__ = ["append", "append_service_record"]
+
+
+def append(
+    conn: Connection,
+    *,
+    kind: str,
+    body: dict[str, Any],
+    signature: bytes,
+    signer: str,
+    service_key: SigningKey,
+    now: datetime,
+) -> LedgerEntry:
+    entry = LedgerEntry.issue(
+        seq=repository.next_seq(conn),
+        kind=kind,
+        body=body,
+        signature=signature,
+        signer=signer,
+        recorded_at=format_time(now),
+        service_key=service_key,
+    )
+    repository.append_entry(conn, entry, body_text=canonical_bytes(body).decode("utf-8"))
+    return entry
+
+
+def append_service_record(
+    conn: Connection, *, kind: str, body: dict[str, Any], service_key: SigningKey, now: datetime
+) -> LedgerEntry:
+    """Append a registry record that the service itself signs."""
+    return append(
+        conn,
+        kind=kind,
+        body=body,
+        signature=service_key.sign(canonical_bytes(body)),
+        signer=service_key.public.key_id,
+        service_key=service_key,
+        now=now,
+    )

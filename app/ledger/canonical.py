@@ -117,6 +117,8 @@ def canonical_bytes(value: Any) -> bytes:
         return bytes(rfc8785.dumps(value))
     except rfc8785.CanonicalizationError as exc:
         raise CanonicalizationError("body", str(exc)) from exc
+    except UnicodeEncodeError as exc:
+        raise CanonicalizationError("body", "a string holds a lone surrogate") from exc
 
 
 def decimal_of(number: int | float) -> Decimal:

@@ -1,0 +1,89 @@
+"""Test fixtures: a real database per test (SQLite file or PostgreSQL schema), the real app.
+
+Set GOLDTRAIL_TEST_DATABASE_URL=postgresql://... to run the suite on PostgreSQL;
+each test then gets its own schema, migrated with the real Alembic migrations.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, text
+
+from app.config import Settings
+from app.db import make_engine
+from app.keystore import load_or_create_secrets
+from app.main import create_app
+from app.migrate import upgrade
+from tests.support import ADMIN_TOKEN, Ledger
+
+POSTGRES_URL = os.environ.get("GOLDTRAIL_TEST_DATABASE_URL", "")
+
+
+def _psycopg_url(url: str) -> str:
+    return "postgresql+psycopg://" + url.split("://", 1)[1]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if POSTGRES_URL:
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(_psycopg_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = f"{_psycopg_url(POSTGRES_URL)}?options=-csearch_path%3D{schema}"
+        upgrade(url)
+        try:
+            yield url
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+    else:
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "goldtrail.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    settings = Settings(
+        environment="test",
+        data_dir=tmp_path,
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,
+    )
+    load_or_create_secrets(settings)
+    return settings
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def ledger(client: TestClient, engine: Engine) -> Ledger:
+    return Ledger(client=client, engine=engine)

@@ -1,0 +1,154 @@
+"""Helpers shared by the tests: partners with real keys, signing and posting events."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from app.ledger.events import EVENT_TYPE, Event
+from app.ledger.keys import SigningKey, b64encode
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdefghijklmnop"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+HEAD = object()  # sentinel: "use the lot's current head"
+
+_clock = itertools.count()
+_EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def next_time() -> str:
+    """A strictly increasing occurred_at, so tests never trip the time-order rule by accident."""
+    return (_EPOCH + timedelta(minutes=next(_clock))).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Actor:
+    id: str
+    roles: tuple[str, ...]
+    key: SigningKey
+    api_key: str
+    keys: list[SigningKey] = field(default_factory=list)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+def sign(event: dict[str, Any], key: SigningKey) -> dict[str, Any]:
+    parsed = Event.from_json(event)
+    return {"event": event, "signature": b64encode(key.sign(parsed.canonical))}
+
+
+@dataclass
+class Ledger:
+    client: TestClient | httpx.Client
+    engine: Engine | None = None
+
+    def partner(self, partner_id: str, *roles: str, country: str | None = None) -> Actor:
+        key = SigningKey.generate()
+        response = self.client.post(
+            "/v1/admin/partners",
+            json={
+                "id": partner_id,
+                "name": partner_id.replace("-", " ").title(),
+                "roles": list(roles),
+                "country": country,
+                "public_keys": [key.public.b64],
+            },
+            headers=ADMIN,
+        )
+        assert response.status_code == 201, response.text
+        return Actor(partner_id, roles, key, response.json()["api_key"], [key])
+
+    def head(self, lot: str) -> str | None:
+        response = self.client.get(f"/v1/lots/{lot}")
+        if response.status_code == 404:
+            return None
+        assert response.status_code == 200, response.text
+        head: str = response.json()["head"]
+        return head
+
+    def event(
+        self,
+        actor: Actor,
+        lot: str,
+        stage: str,
+        action: str,
+        data: dict[str, Any] | None = None,
+        *,
+        occurred_at: str | None = None,
+        prev: Any = HEAD,
+        key: SigningKey | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "type": EVENT_TYPE,
+            "lot": lot,
+            "partner": actor.id,
+            "key": (key or actor.key).public.key_id,
+            "stage": stage,
+            "action": action,
+            "occurred_at": occurred_at or next_time(),
+            "data": data or {},
+            "prev": self.head(lot) if prev is HEAD else prev,
+        }
+
+    def post(
+        self,
+        actor: Actor,
+        lot: str,
+        stage: str,
+        action: str,
+        data: dict[str, Any] | None = None,
+        *,
+        expect: int | None = 201,
+        occurred_at: str | None = None,
+        prev: Any = HEAD,
+        key: SigningKey | None = None,
+    ) -> httpx.Response:
+        event = self.event(
+            actor, lot, stage, action, data, occurred_at=occurred_at, prev=prev, key=key
+        )
+        response = self.client.post(
+            f"/v1/lots/{lot}/events", json=sign(event, key or actor.key), headers=actor.auth
+        )
+        if expect is not None:
+            assert response.status_code == expect, response.text
+        return response
+
+    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of the ledger and its projections, to show a refusal changed nothing."""
+        assert self.engine is not None
+        tables = ("ledger_entries", "events", "lots", "partners", "partner_keys")
+        with self.engine.connect() as conn:
+            return {
+                name: [tuple(row) for row in conn.execute(text(f"SELECT * FROM {name} ORDER BY 1"))]
+                for name in tables
+            }
+
+
+def deposit(ledger: Ledger, explorer: Actor, lot: str) -> httpx.Response:
+    return ledger.post(
+        explorer,
+        lot,
+        "exploration",
+        "site_registered",
+        {"form": "deposit", "location": {"country": "GH", "subdivision": "GH-AH"}},
+    )
+
+
+def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """Assert ``response`` is an RFC 9457 problem with ``status``; return its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["type"].startswith("urn:goldtrail:problem:")
+    assert body["title"]
+    assert body["detail"]
+    return body

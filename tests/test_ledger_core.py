@@ -1,0 +1,194 @@
+"""The pure core: canonical JSON, strict parsing, keys, event validation."""
+
+from __future__ import annotations
+
+import ast
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.ledger.canonical import JsonLimits, canonical_bytes, decimal_of, parse_strict
+from app.ledger.errors import CanonicalizationError, FieldError, MalformedInput
+from app.ledger.events import Event
+from app.ledger.keys import PublicKey, b64decode_strict
+from tests.support import sign
+
+LEDGER = Path(__file__).resolve().parent.parent / "app" / "ledger"
+
+
+def test_ledger_core_imports_neither_fastapi_nor_sqlalchemy() -> None:
+    forbidden = {"fastapi", "sqlalchemy", "starlette", "pydantic", "app.models", "app.api"}
+    for path in LEDGER.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert not any(name == f or name.startswith(f + ".") for f in forbidden), (
+                    f"{path.name} imports {name}"
+                )
+
+
+def test_rfc8785_example_from_section_3_2_2() -> None:
+    source = (
+        '{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],'
+        ' "string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/",'
+        ' "literals": [null, true, false]}'
+    )
+    expected = (
+        '{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],'
+        '"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}'
+    )
+    assert canonical_bytes(json.loads(source)).decode("utf-8") == expected
+
+
+def test_rfc8785_sorts_by_utf16_code_units() -> None:
+    value = {"\u20ac": 1, "\r": 2, "\U0001f600": 3, "1": 4, "\u00f6": 5}
+    assert canonical_bytes(value).decode() == '{"\\r":2,"1":4,"ö":5,"€":1,"😀":3}'
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"a": 1, "a": 2}', "duplicate object key 'a'"),
+        (b'{"a": NaN}', "NaN is not allowed"),
+        (b'{"a": Infinity}', "Infinity is not allowed"),
+        (b'{"a": 9007199254740992}', "safe range"),
+        (b'{"a": "\\ud800"}', "lone surrogate"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b'{"a": [1, 2', "invalid JSON"),
+        (b"[" * 20 + b"]" * 20, "nested deeper"),
+    ],
+)
+def test_parse_strict_refuses_ambiguous_json(raw: bytes, reason: str) -> None:
+    with pytest.raises(MalformedInput) as caught:
+        parse_strict(raw)
+    assert reason in caught.value.reason
+
+
+def test_limits_name_the_field() -> None:
+    limits = JsonLimits(max_depth=3, max_string=5, max_list=2, max_keys=2)
+    with pytest.raises(MalformedInput) as caught:
+        parse_strict(b'{"data": {"names": ["ok", "too long"]}}', limits=limits)
+    assert caught.value.field == "body.data.names[1]"
+    with pytest.raises(MalformedInput) as caught:
+        parse_strict(b'{"data": [1, 2, 3]}', limits=limits)
+    assert caught.value.field == "body.data"
+
+
+def test_unsafe_integers_cannot_be_canonicalised() -> None:
+    with pytest.raises(CanonicalizationError):
+        canonical_bytes({"mass": 2**60})
+
+
+@pytest.mark.parametrize(
+    ("number", "exact"),
+    [(499.8, "499.8"), (855.0, "855"), (0.0047, "0.0047"), (1380, "1380"), (999.9, "999.9")],
+)
+def test_decimal_of_is_the_jcs_text(number: float, exact: str) -> None:
+    assert decimal_of(number) == Decimal(exact)
+    assert decimal_of(1380) * decimal_of(855.0) / 1000 == Decimal("1179.9")
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, width=64))
+def test_decimal_of_round_trips_every_double(number: float) -> None:
+    assert float(decimal_of(number)) == number
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=20),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=8), children, max_size=4)
+        ),
+        max_leaves=20,
+    )
+)
+def test_canonical_form_is_a_fixed_point(value: object) -> None:
+    once = canonical_bytes(value)
+    assert canonical_bytes(json.loads(once)) == once
+
+
+def test_strict_base64() -> None:
+    assert b64decode_strict("AAAA", field="x") == b"\x00\x00\x00"
+    for bad in ("AAA", "AA=A", "_-__", "AAAA\n"):
+        with pytest.raises(FieldError):
+            b64decode_strict(bad, field="x")
+    with pytest.raises(FieldError) as caught:
+        PublicKey.from_b64("AAAA")
+    assert "32 bytes" in caught.value.reason
+
+
+def _event(**changes: object) -> dict[str, object]:
+    event: dict[str, object] = {
+        "type": "goldtrail.event.v1",
+        "lot": "LOT-1",
+        "partner": "kumasi-geo",
+        "key": "0" * 32,
+        "stage": "exploration",
+        "action": "site_registered",
+        "occurred_at": "2024-03-04T09:00:00Z",
+        "data": {"form": "deposit"},
+        "prev": None,
+    }
+    event.update(changes)
+    return event
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "reason"),
+    [
+        ({"type": "other"}, "event.type", "must be"),
+        ({"lot": "bad lot id"}, "event.lot", "must match"),
+        ({"partner": "Kumasi"}, "event.partner", "must match"),
+        ({"key": "xyz"}, "event.key", "must match"),
+        ({"stage": "melting"}, "event.stage", "must be one of"),
+        ({"action": "sold"}, "event.action", "not a exploration action"),
+        ({"occurred_at": "2024-03-04 09:00"}, "event.occurred_at", "RFC 3339"),
+        ({"occurred_at": "2024-02-30T09:00:00Z"}, "event.occurred_at", "not a real date"),
+        ({"data": []}, "event.data", "JSON object"),
+        ({"prev": "ABC"}, "event.prev", "64-character"),
+        ({"extra": 1}, "event.extra", "unknown member"),
+    ],
+)
+def test_event_validation_names_the_field(
+    changes: dict[str, object], field: str, reason: str
+) -> None:
+    with pytest.raises(FieldError) as caught:
+        Event.from_json(_event(**changes))
+    assert caught.value.field == field
+    assert reason in caught.value.reason
+
+
+def test_event_missing_member() -> None:
+    event = _event()
+    del event["prev"]
+    with pytest.raises(FieldError) as caught:
+        Event.from_json(event)
+    assert caught.value.field == "event.prev"
+
+
+def test_event_hash_ignores_member_order_but_not_content() -> None:
+    one = Event.from_json(_event())
+    two = Event.from_json(dict(reversed(list(_event().items()))))
+    three = Event.from_json(_event(data={"form": "deposit", "note": "x"}))
+    assert one.hash == two.hash
+    assert one.hash != three.hash
+
+
+def test_sign_helper_signs_canonical_bytes() -> None:
+    from app.ledger.keys import SigningKey
+
+    key = SigningKey.generate()
+    envelope = sign(_event(key=key.public.key_id), key)
+    event = Event.from_json(envelope["event"])
+    signature = b64decode_strict(envelope["signature"], field="signature")
+    key.public.verify(event.canonical, signature, what="helper")

@@ -1,0 +1,82 @@
+"""Every test vector in docs/PROTOCOL.md §7, recomputed from the file itself."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from app.ledger.canonical import canonical_bytes
+from app.ledger.errors import InvalidSignature
+from app.ledger.events import Event
+from app.ledger.hashing import sha256_hex
+from app.ledger.keys import PublicKey, SigningKey, b64decode_strict, b64encode
+from app.ledger.records import receipt_bytes
+
+PROTOCOL = Path(__file__).resolve().parent.parent / "docs" / "PROTOCOL.md"
+BLOCK = re.compile(r"<!-- vector ([a-z-]+) -->\n```[a-z]*\n(.*?)\n```", re.DOTALL)
+
+
+@pytest.fixture(scope="module")
+def vectors() -> dict[str, str]:
+    found = dict(BLOCK.findall(PROTOCOL.read_text(encoding="utf-8")))
+    assert len(found) == 15, sorted(found)
+    return found
+
+
+def test_keys_match_rfc8032_and_key_ids(vectors: dict[str, str]) -> None:
+    for who in ("partner", "service"):
+        key = SigningKey.from_seed(bytes.fromhex(vectors[f"{who}-seed"]))
+        assert key.public.b64 == vectors[f"{who}-public"]
+        assert key.public.key_id == vectors[f"{who}-key-id"]
+    # RFC 8032 §7.1 TEST 1 public key, independently of our encoding helpers.
+    assert (
+        PublicKey.from_b64(vectors["partner-public"]).raw.hex()
+        == "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+    )
+
+
+def test_event_canonical_bytes_hash_and_signature(vectors: dict[str, str]) -> None:
+    event = Event.from_json(json.loads(vectors["event-json"]))
+    assert event.canonical == vectors["event-canonical"].encode("utf-8")
+    assert event.hash == vectors["event-hash"]
+    assert sha256_hex(vectors["event-canonical"].encode("utf-8")) == vectors["event-hash"]
+    partner = SigningKey.from_seed(bytes.fromhex(vectors["partner-seed"]))
+    assert b64encode(partner.sign(event.canonical)) == vectors["event-signature"]
+    signature = b64decode_strict(vectors["event-signature"], field="signature")
+    PublicKey.from_b64(vectors["partner-public"]).verify(event.canonical, signature, what="vector")
+
+
+def test_receipt_vector(vectors: dict[str, str]) -> None:
+    message = receipt_bytes(
+        seq=2,
+        kind="event",
+        entry_hash=vectors["event-hash"],
+        recorded_at="2024-03-04T09:00:01.000000Z",
+    )
+    assert message == vectors["receipt-canonical"].encode()
+    service = PublicKey.from_b64(vectors["service-public"])
+    signature = b64decode_strict(vectors["receipt-signature"], field="receipt")
+    service.verify(message, signature, what="receipt vector")
+    with pytest.raises(InvalidSignature):
+        service.verify(message.replace(b'"seq":2', b'"seq":3'), signature, what="moved receipt")
+
+
+def test_key_record_vector(vectors: dict[str, str]) -> None:
+    record = json.loads(vectors["key-record-canonical"])
+    assert canonical_bytes(record).decode() == vectors["key-record-canonical"]
+    assert sha256_hex(canonical_bytes(record)) == vectors["key-record-hash"]
+    service = SigningKey.from_seed(bytes.fromhex(vectors["service-seed"]))
+    assert b64encode(service.sign(canonical_bytes(record))) == vectors["key-record-signature"]
+
+
+def test_a_flipped_bit_in_the_signed_bytes_fails(vectors: dict[str, str]) -> None:
+    canonical = bytearray(vectors["event-canonical"].encode())
+    canonical[10] ^= 0x01
+    signature = b64decode_strict(vectors["event-signature"], field="signature")
+    with pytest.raises(InvalidSignature):
+        PublicKey.from_b64(vectors["partner-public"]).verify(
+            bytes(canonical), signature, what="flipped"
+        )

@@ -170,7 +170,10 @@ def verify(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Verify a lot's chain offline (hashes, links, signatures, keys, receipts); exit 1 if broken."""
+    """Verify a lot's chain offline: hashes, links, signatures, keys, receipts.
+
+    Exits 1 if anything is broken.
+    """
     doc = _read_json(export_file)
     try:
         pinned = None if service_key is None else PublicKey.from_b64(service_key)

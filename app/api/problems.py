@@ -48,8 +48,13 @@ def problem(
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
-    parts = [str(part) for part in loc if part not in ("body",)]
-    return ".".join(parts) if parts else "body"
+    """``("body", "public_keys", 0)`` → ``public_keys[0]``, as the ledger names fields."""
+    path = ""
+    for part in loc:
+        if part == "body":
+            continue
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path or "body"
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:

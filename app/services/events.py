@@ -85,13 +85,17 @@ def _check_head(state: LotState | None, event: Event) -> None:
         )
 
 
-def submit_event(ctx: LedgerContext, *, partner: PartnerRow, envelope: Any) -> Accepted:
+def submit_event(
+    ctx: LedgerContext, *, partner: PartnerRow, lot_id: str, envelope: Any
+) -> Accepted:
     """Append a signed event for ``partner``; a repeat of an accepted event returns it again.
 
     Raises FieldError, InvalidSignature, RuleViolation or a ServiceError, and
     then nothing is written.
     """
     event, signature = _parse_envelope(envelope)
+    if event.lot != lot_id:
+        raise FieldError("event.lot", f"the event names lot {event.lot}, the URL lot {lot_id}")
     if event.partner != partner.id:
         raise Forbidden(
             "partner.impersonation",

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response, status
 
 from app.api.deps import ContextDep, JsonBodyDep, PartnerDep, ReadConnDep, ReaderDep
-from app.ledger.errors import FieldError
 from app.models import repository
 from app.models.schemas import AcceptedOut, EntryOut, EventPage, LotOut, LotPage, VerifyOut
 from app.services import chains, events
@@ -76,10 +75,7 @@ def post_event(
     body: JsonBodyDep,
     response: Response,
 ) -> AcceptedOut:
-    event_lot = body.get("event", {}).get("lot") if isinstance(body, dict) else None
-    if isinstance(body, dict) and isinstance(body.get("event"), dict) and event_lot != lot_id:
-        raise FieldError("event.lot", f"the event names lot {event_lot}, the URL {lot_id}")
-    accepted = events.submit_event(ctx, partner=partner, envelope=body)
+    accepted = events.submit_event(ctx, partner=partner, lot_id=lot_id, envelope=body)
     if not accepted.created:
         response.status_code = status.HTTP_200_OK
     entry = accepted.entry

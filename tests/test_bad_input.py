@@ -1,0 +1,288 @@
+"""Every class of bad input gets a 4xx problem naming the field, and the ledger is untouched."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support import Actor, Ledger, deposit, problem, sign
+
+
+@pytest.fixture
+def geo(ledger: Ledger) -> Actor:
+    actor = ledger.partner("kumasi-geo", "explorer")
+    deposit(ledger, actor, "LOT-1")
+    return actor
+
+
+def _valid(ledger: Ledger, geo: Actor) -> dict[str, Any]:
+    return sign(ledger.event(geo, "LOT-1", "exploration", "permit_granted", {"n": 1}), geo.key)
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def _with_data(ledger: Ledger, geo: Actor, data: Any) -> bytes:
+    envelope = _valid(ledger, geo)
+    envelope["event"]["data"] = data
+    return json.dumps(envelope).encode()
+
+
+def _with_event(ledger: Ledger, geo: Actor, **changes: Any) -> bytes:
+    envelope = _valid(ledger, geo)
+    envelope["event"].update(changes)
+    return json.dumps(envelope).encode()
+
+
+CASES: list[tuple[str, Any, int, str, str]] = [
+    # name, body (bytes, or a function of (ledger, geo) giving bytes), status, field, reason
+    ("not json", b"gold!", 422, "body", "invalid JSON"),
+    ("empty", b"", 422, "body", "invalid JSON"),
+    ("not utf-8", b'{"event": "\xff"}', 422, "body", "not UTF-8"),
+    ("array", b"[]", 422, "body", "JSON object"),
+    ("duplicate keys", b'{"event": {}, "event": {}}', 422, "body", "duplicate object key"),
+    ("NaN", lambda lg, g: _with_data(lg, g, {"x": float("nan")}), 422, "body", "NaN"),
+    (
+        "huge integer",
+        lambda lg, g: _with_data(lg, g, {"x": 2**60}),
+        422,
+        "body.event.data.x",
+        "safe range",
+    ),
+    (
+        "too deep",
+        lambda lg, g: _with_data(lg, g, _nested(12)),
+        422,
+        "body.event.data" + ".a" * 7,
+        "nested deeper",
+    ),
+    (
+        "long string",
+        lambda lg, g: _with_data(lg, g, {"note": "x" * 5000}),
+        422,
+        "body.event.data.note",
+        "longer than",
+    ),
+    (
+        "long list",
+        lambda lg, g: _with_data(lg, g, {"docs": list(range(300))}),
+        422,
+        "body.event.data.docs",
+        "longer than",
+    ),
+    (
+        "too many keys",
+        lambda lg, g: _with_data(lg, g, {f"k{i}": i for i in range(200)}),
+        422,
+        "body.event.data",
+        "more than",
+    ),
+    (
+        "missing signature",
+        lambda lg, g: json.dumps({"event": _valid(lg, g)["event"]}).encode(),
+        422,
+        "signature",
+        "base64",
+    ),
+    (
+        "missing event",
+        lambda lg, g: json.dumps({"signature": "AAAA"}).encode(),
+        422,
+        "event",
+        "JSON object",
+    ),
+    (
+        "extra member",
+        lambda lg, g: json.dumps({**_valid(lg, g), "note": 1}).encode(),
+        422,
+        "note",
+        "unknown member",
+    ),
+    (
+        "signature not base64",
+        lambda lg, g: json.dumps({**_valid(lg, g), "signature": "***"}).encode(),
+        422,
+        "signature",
+        "base64",
+    ),
+    (
+        "signature too short",
+        lambda lg, g: json.dumps({**_valid(lg, g), "signature": "AAAA"}).encode(),
+        422,
+        "signature",
+        "64 bytes",
+    ),
+    (
+        "lot mismatch",
+        lambda lg, g: json.dumps(
+            sign(lg.event(g, "LOT-2", "exploration", "permit_granted"), g.key)
+        ).encode(),
+        422,
+        "event.lot",
+        "the URL",
+    ),
+    (
+        "bad time",
+        lambda lg, g: _with_event(lg, g, occurred_at="yesterday"),
+        422,
+        "event.occurred_at",
+        "RFC 3339",
+    ),
+    (
+        "unknown action",
+        lambda lg, g: json.dumps(
+            {**_valid(lg, g), "event": {**_valid(lg, g)["event"], "action": "stolen"}}
+        ).encode(),
+        422,
+        "event.action",
+        "not a exploration action",
+    ),
+    (
+        "unknown key",
+        lambda lg, g: json.dumps(
+            {**_valid(lg, g), "event": {**_valid(lg, g)["event"], "key": "f" * 32}}
+        ).encode(),
+        422,
+        "event.key",
+        "no registered key",
+    ),
+    (
+        "prev not a hash",
+        lambda lg, g: json.dumps(
+            {**_valid(lg, g), "event": {**_valid(lg, g)["event"], "prev": "head"}}
+        ).encode(),
+        422,
+        "event.prev",
+        "SHA-256",
+    ),
+    (
+        "fineness over 1000",
+        lambda lg, g: json.dumps(
+            sign(
+                lg.event(
+                    g,
+                    "LOT-9",
+                    "exploration",
+                    "site_registered",
+                    {"form": "deposit", "fineness": 1200},
+                ),
+                g.key,
+            )
+        ).encode(),
+        422,
+        "event.data.fineness",
+        "at most 1000",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "status", "field", "reason"), CASES, ids=[c[0] for c in CASES]
+)
+def test_bad_event_posts(
+    ledger: Ledger, geo: Actor, name: str, body: Any, status: int, field: str, reason: str
+) -> None:
+    raw = body(ledger, geo) if callable(body) else body
+    lot = "LOT-9" if name == "fineness over 1000" else "LOT-1"
+    before = ledger.snapshot()
+    response = ledger.client.post(
+        f"/v1/lots/{lot}/events",
+        content=raw,
+        headers={**geo.auth, "Content-Type": "application/json"},
+    )
+    answer = problem(response, status)
+    assert answer["errors"][0]["field"] == field
+    assert reason in answer["errors"][0]["reason"]
+    assert ledger.snapshot() == before
+
+
+def test_oversized_body_is_refused_before_parsing(ledger: Ledger, geo: Actor) -> None:
+    before = ledger.snapshot()
+    response = ledger.client.post(
+        "/v1/lots/LOT-1/events",
+        content=b'{"pad": "' + b"x" * 70000 + b'"}',
+        headers={**geo.auth, "Content-Type": "application/json"},
+    )
+    answer = problem(response, 413)
+    assert answer["errors"][0]["field"] == "body"
+    assert ledger.snapshot() == before
+
+
+def test_a_future_event_is_refused(ledger: Ledger, geo: Actor) -> None:
+    before = ledger.snapshot()
+    response = ledger.post(
+        geo,
+        "LOT-1",
+        "exploration",
+        "permit_granted",
+        occurred_at="2999-01-01T00:00:00Z",
+        expect=None,
+    )
+    assert problem(response, 422)["rule"] == "time.future"
+    assert ledger.snapshot() == before
+
+
+def test_an_out_of_order_event_is_refused(ledger: Ledger, geo: Actor) -> None:
+    before = ledger.snapshot()
+    response = ledger.post(
+        geo,
+        "LOT-1",
+        "exploration",
+        "permit_granted",
+        occurred_at="2001-01-01T00:00:00Z",
+        expect=None,
+    )
+    answer = problem(response, 422)
+    assert answer["rule"] == "time.order"
+    assert answer["errors"][0]["field"] == "event.occurred_at"
+    assert ledger.snapshot() == before
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    mutation=st.sampled_from(["replace", "event", "data", "signature", "raw"]),
+    value=json_values,
+    raw=st.binary(max_size=200),
+)
+def test_random_garbage_never_500_and_never_writes(
+    ledger: Ledger, geo: Actor, mutation: str, value: Any, raw: bytes
+) -> None:
+    envelope = _valid(ledger, geo)
+    if mutation == "replace":
+        envelope = value
+    elif mutation == "event":
+        envelope["event"] = value
+    elif mutation == "data":
+        envelope["event"]["data"] = value
+    elif mutation == "signature":
+        envelope["signature"] = value
+    body = raw if mutation == "raw" else json.dumps(envelope).encode()
+    before = ledger.snapshot()
+    response = ledger.client.post(
+        "/v1/lots/LOT-1/events",
+        content=body,
+        headers={**geo.auth, "Content-Type": "application/json"},
+    )
+    assert 400 <= response.status_code < 500, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"], response.text
+    assert ledger.snapshot() == before

@@ -152,3 +152,22 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert body["title"]
     assert body["detail"]
     return body
+
+
+def tamper(engine: Engine, *statements: str, **params: Any) -> None:
+    """Run SQL behind the service's back, as an attacker with database access would.
+
+    The append-only triggers are switched off first (an owner of the database can).
+    """
+    from sqlalchemy import text as sql
+
+    with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            for table in ("ledger_entries", "events"):
+                for verb in ("update", "delete"):
+                    conn.execute(sql(f"DROP TRIGGER IF EXISTS {table}_no_{verb}"))
+        else:
+            for table in ("ledger_entries", "events"):
+                conn.execute(sql(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+        for statement in statements:
+            conn.execute(sql(statement), params)

@@ -86,6 +86,9 @@ class Ledger:
         prev: Any = HEAD,
         key: SigningKey | None = None,
     ) -> dict[str, Any]:
+        # The head is read before the time is taken, so that concurrent clients
+        # whose prev is still current also hold the latest occurred_at.
+        prev = self.head(lot) if prev is HEAD else prev
         return {
             "type": EVENT_TYPE,
             "lot": lot,
@@ -95,7 +98,7 @@ class Ledger:
             "action": action,
             "occurred_at": occurred_at or next_time(),
             "data": data or {},
-            "prev": self.head(lot) if prev is HEAD else prev,
+            "prev": prev,
         }
 
     def post(

@@ -1,0 +1,153 @@
+"""Behaviour over real HTTP: a uvicorn server with several workers, on the test database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+
+from app.config import Settings
+from tests.support import ADMIN_TOKEN, Actor, Ledger, problem, sign
+
+WORKERS = 3
+CLIENTS = 32
+LOTS = 4
+EVENTS_PER_CLIENT = 6
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(settings: Settings, tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "GOLDTRAIL_ENVIRONMENT": "test",
+        "GOLDTRAIL_DATA_DIR": str(settings.data_dir),
+        "GOLDTRAIL_DATABASE_URL": settings.database_url,
+        "GOLDTRAIL_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(WORKERS),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((tmp_path / "server.log").read_text())
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        log.close()
+
+
+def test_body_limits_over_real_http(server: str) -> None:
+    with httpx.Client(base_url=server) as client:
+        geo = Ledger(client=client).partner("kumasi-geo", "explorer")
+        headers = {**geo.auth, "Content-Type": "application/json"}
+        declared = client.post("/v1/lots/LOT-1/events", content=b"x" * (70 * 1024), headers=headers)
+        assert problem(declared, 413)["code"] == "body.too_large"
+
+        def chunks() -> Iterator[bytes]:
+            for _ in range(80):
+                yield b"x" * 1024
+
+        streamed = client.post("/v1/lots/LOT-1/events", content=chunks(), headers=headers)
+        assert streamed.request.headers["transfer-encoding"] == "chunked"
+        assert problem(streamed, 413)["code"] == "body.too_large"
+        assert problem(client.get("/v1/lots/LOT-1"), 404)["code"] == "lot.unknown"
+
+
+def _post_until_accepted(url: str, geo: Actor, lot: str, n: int) -> int:
+    """Post one event, re-signing over the new head after every 409; returns the tries."""
+    with httpx.Client(base_url=url, timeout=30) as client:
+        ledger = Ledger(client=client)
+        for attempt in range(1, 200):
+            event = ledger.event(geo, lot, "exploration", "impact_assessed", {"n": n})
+            response = client.post(
+                f"/v1/lots/{lot}/events", json=sign(event, geo.key), headers=geo.auth
+            )
+            if response.status_code == 201:
+                return attempt
+            assert response.status_code in (409, 503), response.text
+            if response.status_code == 409:
+                assert response.json()["code"] in ("chain.stale_prev", "time.order")
+        raise AssertionError("never accepted")
+
+
+def test_32_clients_on_the_same_lots_never_fork_lose_or_duplicate(
+    server: str, engine: Engine
+) -> None:
+    with httpx.Client(base_url=server) as client:
+        ledger = Ledger(client=client)
+        geo = ledger.partner("kumasi-geo", "explorer")
+        lots = [f"LOT-{i}" for i in range(LOTS)]
+        for lot in lots:
+            ledger.post(geo, lot, "exploration", "site_registered", {"form": "deposit"})
+    jobs = [
+        (lots[(client_no + k) % LOTS], client_no * 1000 + k)
+        for client_no in range(CLIENTS)
+        for k in range(EVENTS_PER_CLIENT)
+    ]
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        tries = list(pool.map(lambda job: _post_until_accepted(server, geo, *job), jobs))
+    assert max(tries) > 1  # the clients really did race
+    with engine.connect() as conn:
+        seqs = [
+            row.seq for row in conn.execute(text("SELECT seq FROM ledger_entries ORDER BY seq"))
+        ]
+        assert seqs == list(range(len(seqs)))  # gap-free, no duplicate positions
+        per_lot = conn.execute(
+            text("SELECT lot_id, COUNT(*) AS n, MAX(lot_seq) AS top FROM events GROUP BY lot_id")
+        ).all()
+        numbers = [
+            row.body
+            for row in conn.execute(text("SELECT body FROM ledger_entries WHERE kind = 'event'"))
+        ]
+    assert sum(row.n for row in per_lot) == LOTS + len(jobs)
+    assert all(row.top == row.n - 1 for row in per_lot)
+    assert len(set(numbers)) == len(numbers)  # nothing appended twice
+    with httpx.Client(base_url=server) as client:
+        for lot in lots:
+            report = client.post(f"/v1/lots/{lot}/verify").json()
+            assert report["ok"] is True, report["failures"]

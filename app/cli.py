@@ -103,10 +103,28 @@ def keygen(
     if out.exists():
         raise _fail(f"{out} exists; refusing to overwrite a key")
     key = SigningKey.generate()
-    descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(key.to_pem())
+    _write_secret(out, key.to_pem())
     console.print_json(data={"key_id": key.public.key_id, "public_key": key.public.b64})
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+
+
+@app.command("service-key")
+def service_key_command(url: UrlOption = DEFAULT_URL) -> None:
+    """Print the service's public key (base64) as the server states it.
+
+    Pin it once from a channel you trust (``make run`` prints it at start-up).
+    """
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/v1/service/key", timeout=10)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise _fail(f"{url}: {exc}") from exc
+    sys.stdout.write(response.json()["public_key"] + "\n")
 
 
 def _read_json(path: Path) -> Any:
@@ -137,7 +155,11 @@ def sign(
         str | None, typer.Option(help="The lot's head hash, or 'null' for a new lot.")
     ] = None,
     url: Annotated[
-        str | None, typer.Option(help="Ask this server for the lot's head instead of --prev.")
+        str | None,
+        typer.Option(
+            envvar="GOLDTRAIL_URL",
+            help="Ask this server for the lot's head when neither --prev nor the file gives it.",
+        ),
     ] = None,
 ) -> None:
     """Sign an event with a partner key and print the envelope to POST."""
@@ -146,13 +168,14 @@ def sign(
         raise _fail("the event file must hold a JSON object")
     signing_key = SigningKey.load(key)
     event.setdefault("type", EVENT_TYPE)
+    event.setdefault("data", {})
     event["key"] = signing_key.public.key_id
     if prev is not None:
         event["prev"] = None if prev == "null" else prev
-    elif url is not None:
-        event["prev"] = _lot_head(url.rstrip("/"), str(event.get("lot")))
     elif "prev" not in event:
-        raise _fail("give --prev HASH (or --prev null), or --url to ask the server for the head")
+        if url is None:
+            raise _fail("give --prev HASH (or --prev null), or --url to ask for the lot head")
+        event["prev"] = _lot_head(url.rstrip("/"), str(event.get("lot")))
     try:
         parsed = Event.from_json(event)
     except LedgerError as exc:
@@ -211,7 +234,7 @@ TokenOption = Annotated[
 ]
 
 
-def _call(method: str, url: str, token: str, body: dict[str, Any] | None = None) -> None:
+def _call(method: str, url: str, token: str, body: dict[str, Any] | None = None) -> Any:
     try:
         response = httpx.request(
             method, url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
@@ -221,6 +244,7 @@ def _call(method: str, url: str, token: str, body: dict[str, Any] | None = None)
     console.print_json(data=response.json())
     if response.is_error:
         raise typer.Exit(code=1)
+    return response.json()
 
 
 @admin_app.command("partner-add")
@@ -231,19 +255,23 @@ def partner_add(
     public_key: Annotated[
         list[str] | None, typer.Option(help="Ed25519 public key, base64; repeat for several.")
     ] = None,
+    key_file: Annotated[
+        list[Path] | None,
+        typer.Option(help="Take the public key from this private key file; repeatable."),
+    ] = None,
     country: Annotated[str | None, typer.Option(help="ISO 3166-1 alpha-2.")] = None,
+    save_api_key: Annotated[
+        Path | None, typer.Option(help="Also write the API key to this file (mode 0600).")
+    ] = None,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
     """Register a partner; prints its API key once."""
-    body = {
-        "id": partner_id,
-        "name": name,
-        "roles": role,
-        "country": country,
-        "public_keys": public_key or [],
-    }
-    _call("POST", f"{url.rstrip('/')}/v1/admin/partners", _admin_token(token), body)
+    keys = list(public_key or []) + [SigningKey.load(path).public.b64 for path in key_file or []]
+    body = {"id": partner_id, "name": name, "roles": role, "country": country, "public_keys": keys}
+    answer = _call("POST", f"{url.rstrip('/')}/v1/admin/partners", _admin_token(token), body)
+    if save_api_key is not None:
+        _write_secret(save_api_key, answer["api_key"].encode("ascii"))
 
 
 @admin_app.command("key-add")

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
@@ -22,6 +27,8 @@ from app.keystore import load_or_create_secrets
 from app.main import create_app
 from app.migrate import upgrade
 from tests.support import ADMIN_TOKEN, Ledger
+
+SERVER_WORKERS = 3
 
 POSTGRES_URL = os.environ.get("GOLDTRAIL_TEST_DATABASE_URL", "")
 
@@ -87,3 +94,61 @@ def client(settings: Settings) -> Iterator[TestClient]:
 @pytest.fixture
 def ledger(client: TestClient, engine: Engine) -> Ledger:
     return Ledger(client=client, engine=engine)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(settings: Settings, tmp_path: Path) -> Iterator[str]:
+    """A real uvicorn with several workers on this test's database."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "GOLDTRAIL_ENVIRONMENT": "test",
+        "GOLDTRAIL_DATA_DIR": str(settings.data_dir),
+        "GOLDTRAIL_DATABASE_URL": settings.database_url,
+        "GOLDTRAIL_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(SERVER_WORKERS),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((tmp_path / "server.log").read_text())
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        log.close()

@@ -1,0 +1,61 @@
+"""The README's walkthrough, run word for word with bash against a real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import ADMIN_TOKEN
+
+ROOT = Path(__file__).resolve().parent.parent
+WALKTHROUGH = re.compile(
+    r"<!-- walkthrough:start -->\n```bash\n(.*?)```\n<!-- walkthrough:end -->", re.DOTALL
+)
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first_block = readme.split("```bash\n", 1)[1].split("```", 1)[0]
+    assert first_block.splitlines()[0].startswith("make run")
+    assert first_block.splitlines()[1].startswith("make test")
+
+
+def test_readme_walkthrough_runs(server: str, tmp_path: Path) -> None:
+    script = WALKTHROUGH.search((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert script is not None
+    work = tmp_path / "checkout"
+    (work / "var").mkdir(parents=True)
+    (work / "var" / "admin.token").write_text(ADMIN_TOKEN)
+    (work / ".venv").symlink_to(Path(sys.prefix))
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("GOLDTRAIL_") and key != "VIRTUAL_ENV"
+    }
+    env["GOLDTRAIL_URL"] = server
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script.group(1)],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    lot = json.loads(next(line for line in lines if line.startswith('{"id":"GH-ASR-DEP-01"')))
+    assert lot["stage"] == "sale"
+    assert lot["custodian"] == "hk-heritage"
+    assert lot["fine_gold_g"] == "546.9453"
+    assert lot["length"] == 12
+    refused = json.loads(next(line for line in lines if '"code":"stage.closed"' in line))
+    assert refused["status"] == 409
+    assert "chain verified" in result.stdout
+    assert result.stdout.count("✓ event #") == 12
+    export = json.loads((work / "demo" / "export.json").read_text())
+    assert len(export["events"]) == 12

@@ -29,14 +29,17 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _defaults_and_production_rules(self) -> Settings:
+        if self.environment == "production" and not (self.admin_token or self.admin_token_file):
+            raise ValueError(
+                "in production set GOLDTRAIL_ADMIN_TOKEN or GOLDTRAIL_ADMIN_TOKEN_FILE; "
+                "no admin token is generated"
+            )
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'goldtrail.db'}"
         if self.service_key_file is None:
             self.service_key_file = self.data_dir / "service.key"
         if self.admin_token_file is None:
             self.admin_token_file = self.data_dir / "admin.token"
-        if self.environment == "production" and not self.admin_token:
-            raise ValueError("GOLDTRAIL_ADMIN_TOKEN must be set in production")
         return self
 
     @property

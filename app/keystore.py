@@ -45,7 +45,7 @@ def load_or_create_secrets(settings: Settings, *, create: bool = True) -> Secret
     if token is None:
         token_path = settings.admin_token_path
         if not token_path.exists():
-            if not create:
+            if not create or settings.environment == "production":
                 raise FileNotFoundError(f"admin token {token_path} does not exist")
             _write_private(token_path, secrets.token_urlsafe(32).encode("ascii"))
             created.append(token_path)

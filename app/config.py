@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     clock_skew_seconds: int = Field(default=300, ge=0)
     assay_tolerance: Decimal = Field(default=Decimal("0.001"), ge=0, le=Decimal("0.05"))
     page_limit_max: int = Field(default=500, ge=1)
+    threads: int = Field(default=8, ge=1, le=64)
+    database_inline: bool = Field(
+        default=False,
+        description="Run database work on the event loop; the default for SQLite.",
+    )
 
     @model_validator(mode="after")
     def _defaults_and_production_rules(self) -> Settings:
@@ -36,6 +41,8 @@ class Settings(BaseSettings):
             )
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'goldtrail.db'}"
+        if "database_inline" not in self.model_fields_set:
+            self.database_inline = self.database_url.startswith("sqlite")
         if self.service_key_file is None:
             self.service_key_file = self.data_dir / "service.key"
         if self.admin_token_file is None:

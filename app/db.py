@@ -7,16 +7,29 @@ one transaction-scoped advisory lock: the ledger has exactly one sequencer.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
-__all__ = ["LEDGER_LOCK_ID", "make_engine", "read_transaction", "write_transaction"]
+__all__ = [
+    "LEDGER_LOCK_ID",
+    "make_engine",
+    "read_transaction",
+    "single_read",
+    "write_transaction",
+]
 
 LEDGER_LOCK_ID = 0x60_1D_7A_11  # "goldtrail": the PostgreSQL advisory lock of the sequencer
+
+# SQLite's busy handler sleeps (up to 100 ms a time) when two connections want
+# the write lock; queueing writers of one process on a mutex instead keeps
+# latency flat. Other processes still queue on SQLite's own lock.
+_sqlite_writers: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
 
 
 def make_engine(url: str, *, pool_size: int = 8) -> Engine:
@@ -32,8 +45,11 @@ def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
-        poolclass=NullPool if ":memory:" not in url else None,
+        poolclass=StaticPool if ":memory:" in url else QueuePool,
+        pool_size=8,
+        max_overflow=8,
     )
+    _sqlite_writers[engine] = threading.Lock()
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -48,8 +64,10 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get("ledger_write", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = connection.get_execution_options()
+        if options.get("single_statement"):
+            return
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get("ledger_write") else "BEGIN")
 
     return engine
 
@@ -57,7 +75,8 @@ def _sqlite_engine(url: str) -> Engine:
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """The one way to write: a transaction that holds the ledger's sequencer lock."""
-    with engine.connect() as plain:
+    lock = _sqlite_writers.get(engine)
+    with lock or nullcontext(), engine.connect() as plain:
         connection = plain.execution_options(ledger_write=True)
         with connection.begin():
             if connection.dialect.name == "postgresql":
@@ -65,6 +84,16 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
                     text("SELECT pg_advisory_xact_lock(:id)"), {"id": LEDGER_LOCK_ID}
                 )
             yield connection
+
+
+@contextmanager
+def single_read(engine: Engine) -> Iterator[Connection]:
+    """A connection for one read statement, without the cost of an explicit transaction."""
+    with engine.connect() as plain:
+        if plain.dialect.name == "sqlite":
+            yield plain.execution_options(single_statement=True)
+        else:
+            yield plain.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @contextmanager

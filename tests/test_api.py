@@ -80,6 +80,16 @@ def test_a_repeated_post_is_idempotent(ledger: Ledger) -> None:
     assert second.status_code == 200
     assert second.json() == {**first.json(), "created": False}
     assert ledger.snapshot() == before
+    # Still answered as it was after the chain moved on and the key was revoked.
+    ledger.post(geo, "LOT-1", "exploration", "permit_granted")
+    ledger.client.post(
+        f"/v1/admin/partners/kumasi-geo/keys/{geo.key.public.key_id}/revoke", json={}, headers=ADMIN
+    )
+    later = ledger.snapshot()
+    third = ledger.client.post("/v1/lots/LOT-1/events", json=envelope, headers=geo.auth)
+    assert third.status_code == 200
+    assert third.json() == second.json()
+    assert ledger.snapshot() == later
 
 
 def test_a_stale_prev_gets_409_with_the_current_head(ledger: Ledger) -> None:

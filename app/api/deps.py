@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Coroutine, Iterator
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection
 
-from app.db import read_transaction
+from app.db import read_transaction, single_read
 from app.ledger.canonical import parse_strict
 from app.models import repository
 from app.models.repository import PartnerRow
@@ -33,9 +35,10 @@ __all__ = [
 ]
 
 Model = TypeVar("Model", bound=BaseModel)
+Result = TypeVar("Result")
 
 
-def get_context(request: Request) -> LedgerContext:
+async def get_context(request: Request) -> LedgerContext:
     context: LedgerContext = request.app.state.context
     return context
 
@@ -95,13 +98,29 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
-def get_caller(request: Request, ctx: ContextDep) -> Caller:
+async def in_database(ctx: LedgerContext, work: Callable[[], Result]) -> Result:
+    """Run blocking database work: inline for SQLite, on a worker thread otherwise.
+
+    SQLite answers in microseconds from a local file, and handing work to a thread
+    costs more than the work (it halved throughput when measured, docs/BENCHMARKS.md);
+    a network database's latency would stall the event loop, so it gets a thread.
+    """
+    if ctx.settings.database_inline:
+        return work()
+    return await run_in_threadpool(work)
+
+
+def _partner_by_api_key(ctx: LedgerContext, token: str) -> PartnerRow | None:
+    with single_read(ctx.engine) as conn:
+        return repository.partner_by_api_key_hash(conn, hash_api_key(token))
+
+
+async def get_caller(request: Request, ctx: ContextDep) -> Caller:
     token = _bearer(request)
     if token is None:
         return Caller()
     if token.startswith(API_KEY_PREFIX):
-        with read_transaction(ctx.engine) as conn:
-            partner = repository.partner_by_api_key_hash(conn, hash_api_key(token))
+        partner = await in_database(ctx, partial(_partner_by_api_key, ctx, token))
         if partner is None:
             raise Unauthorized("auth.invalid", "unknown API key", field="authorization")
         return Caller(partner=partner)
@@ -114,7 +133,7 @@ def get_caller(request: Request, ctx: ContextDep) -> Caller:
 OptionalCaller = Annotated[Caller, Depends(get_caller)]
 
 
-def require_admin(caller: OptionalCaller) -> Caller:
+async def require_admin(caller: OptionalCaller) -> Caller:
     if caller.admin:
         return caller
     if caller.partner is None:
@@ -122,7 +141,7 @@ def require_admin(caller: OptionalCaller) -> Caller:
     raise Forbidden("auth.admin_only", "only the admin may do this", field="authorization")
 
 
-def require_partner(caller: OptionalCaller) -> PartnerRow:
+async def require_partner(caller: OptionalCaller) -> PartnerRow:
     if caller.partner is not None:
         return caller.partner
     if caller.admin:
@@ -134,7 +153,7 @@ def require_partner(caller: OptionalCaller) -> PartnerRow:
     raise Unauthorized("auth.required", "a partner API key is required", field="authorization")
 
 
-def require_reader(caller: OptionalCaller) -> Caller:
+async def require_reader(caller: OptionalCaller) -> Caller:
     if caller.can_read_everything:
         return caller
     if caller.partner is None:

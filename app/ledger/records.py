@@ -113,9 +113,13 @@ class LedgerEntry:
         signer: str,
         recorded_at: str,
         service_key: SigningKey,
+        canonical: bytes | None = None,
     ) -> LedgerEntry:
-        """Build an entry and sign its receipt with the service key."""
-        entry_hash = sha256_hex(canonical_bytes(body))
+        """Build an entry and sign its receipt with the service key.
+
+        ``canonical`` may pass ``JCS(body)`` when the caller already has it.
+        """
+        entry_hash = sha256_hex(canonical if canonical is not None else canonical_bytes(body))
         receipt = service_key.sign(
             receipt_bytes(seq=seq, kind=kind, entry_hash=entry_hash, recorded_at=recorded_at)
         )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from app.domain.rules import LotState
 from app.ledger.records import LedgerEntry
@@ -42,6 +42,22 @@ __all__ = [
     "replace_api_key_hash",
     "save_lot",
 ]
+
+
+# Statements built once: the append path runs them thousands of times a second,
+# and building a statement costs more than SQLite takes to execute it.
+_NEXT_SEQ = select(func.max(ledger_entries.c.seq))
+_ENTRY_BY_HASH = select(ledger_entries).where(ledger_entries.c.hash == bindparam("b_hash"))
+_ENTRY_BY_SEQ = select(ledger_entries).where(ledger_entries.c.seq == bindparam("b_seq"))
+_LOT = select(lots).where(lots.c.id == bindparam("b_id"))
+_LOT_SEQ_OF = select(events.c.lot_seq).where(events.c.seq == bindparam("b_seq"))
+_PARTNER = select(partners).where(partners.c.id == bindparam("b_id"))
+_PARTNER_BY_API_KEY = select(partners).where(partners.c.api_key_hash == bindparam("b_hash"))
+_KEY = select(partner_keys).where(partner_keys.c.key_id == bindparam("b_id"))
+_INSERT_ENTRY = insert(ledger_entries)
+_INSERT_EVENT = insert(events)
+_INSERT_LOT = insert(lots)
+_UPDATE_LOT = update(lots).where(lots.c.id == bindparam("b_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,29 +148,28 @@ def _lot(row: Any) -> LotState:
 
 def next_seq(conn: Connection) -> int:
     """The next global sequence number. Only meaningful under the sequencer lock."""
-    current = conn.execute(select(func.max(ledger_entries.c.seq))).scalar_one()
+    current = conn.execute(_NEXT_SEQ).scalar_one()
     return 0 if current is None else int(current) + 1
 
 
 def entry_by_hash(conn: Connection, entry_hash: str) -> LedgerEntry | None:
-    row = conn.execute(select(ledger_entries).where(ledger_entries.c.hash == entry_hash)).first()
+    row = conn.execute(_ENTRY_BY_HASH, {"b_hash": entry_hash}).first()
     return None if row is None else _entry(row)
 
 
 def entry_by_seq(conn: Connection, seq: int) -> LedgerEntry | None:
-    row = conn.execute(select(ledger_entries).where(ledger_entries.c.seq == seq)).first()
+    row = conn.execute(_ENTRY_BY_SEQ, {"b_seq": seq}).first()
     return None if row is None else _entry(row)
 
 
 def lot_state(conn: Connection, lot_id: str) -> LotState | None:
-    row = conn.execute(select(lots).where(lots.c.id == lot_id)).first()
+    row = conn.execute(_LOT, {"b_id": lot_id}).first()
     return None if row is None else _lot(row)
 
 
 def lot_seq_of(conn: Connection, seq: int) -> int | None:
     """The position in its lot's chain of the event at ledger position ``seq``."""
-    query = select(events.c.lot_seq).where(events.c.seq == seq)
-    return conn.execute(query).scalar_one_or_none()
+    return conn.execute(_LOT_SEQ_OF, {"b_seq": seq}).scalar_one_or_none()
 
 
 def list_lots(conn: Connection, *, after: str | None, limit: int) -> list[LotState]:
@@ -187,12 +202,12 @@ def events_of_lot(
 
 
 def partner_by_id(conn: Connection, partner_id: str) -> PartnerRow | None:
-    row = conn.execute(select(partners).where(partners.c.id == partner_id)).first()
+    row = conn.execute(_PARTNER, {"b_id": partner_id}).first()
     return None if row is None else _partner(row)
 
 
 def partner_by_api_key_hash(conn: Connection, key_hash: str) -> PartnerRow | None:
-    row = conn.execute(select(partners).where(partners.c.api_key_hash == key_hash)).first()
+    row = conn.execute(_PARTNER_BY_API_KEY, {"b_hash": key_hash}).first()
     return None if row is None else _partner(row)
 
 
@@ -201,7 +216,7 @@ def list_partners(conn: Connection) -> list[PartnerRow]:
 
 
 def key_by_id(conn: Connection, key_id: str) -> KeyRow | None:
-    row = conn.execute(select(partner_keys).where(partner_keys.c.key_id == key_id)).first()
+    row = conn.execute(_KEY, {"b_id": key_id}).first()
     return None if row is None else _key(row)
 
 
@@ -244,16 +259,17 @@ def registry_entries(conn: Connection, *, key_ids: set[str]) -> list[LedgerEntry
 def append_entry(conn: Connection, entry: LedgerEntry, *, body_text: str) -> None:
     """Insert a ledger entry. ``body_text`` is the body's exact canonical JSON."""
     conn.execute(
-        insert(ledger_entries).values(
-            seq=entry.seq,
-            kind=entry.kind,
-            hash=entry.hash,
-            body=body_text,
-            signature=entry.signature,
-            signer=entry.signer,
-            recorded_at=entry.recorded_at,
-            receipt=entry.receipt,
-        )
+        _INSERT_ENTRY,
+        {
+            "seq": entry.seq,
+            "kind": entry.kind,
+            "hash": entry.hash,
+            "body": body_text,
+            "signature": entry.signature,
+            "signer": entry.signer,
+            "recorded_at": entry.recorded_at,
+            "receipt": entry.receipt,
+        },
     )
 
 
@@ -271,17 +287,18 @@ def append_event_row(
     occurred_at: str,
 ) -> None:
     conn.execute(
-        insert(events).values(
-            seq=seq,
-            lot_id=lot_id,
-            lot_seq=lot_seq,
-            prev=prev,
-            partner_id=partner_id,
-            key_id=key_id,
-            stage=stage,
-            action=action,
-            occurred_at=occurred_at,
-        )
+        _INSERT_EVENT,
+        {
+            "seq": seq,
+            "lot_id": lot_id,
+            "lot_seq": lot_seq,
+            "prev": prev,
+            "partner_id": partner_id,
+            "key_id": key_id,
+            "stage": stage,
+            "action": action,
+            "occurred_at": occurred_at,
+        },
     )
 
 
@@ -301,9 +318,9 @@ def save_lot(conn: Connection, state: LotState, *, seq: int) -> None:
         "updated_seq": seq,
     }
     if state.length == 1:
-        conn.execute(insert(lots).values(id=state.lot, created_seq=seq, **values))
+        conn.execute(_INSERT_LOT, {"id": state.lot, "created_seq": seq, **values})
     else:
-        conn.execute(update(lots).where(lots.c.id == state.lot).values(**values))
+        conn.execute(_UPDATE_LOT, {"b_id": state.lot, **values})
 
 
 def insert_partner(

@@ -29,7 +29,10 @@ def append(
     signer: str,
     service_key: SigningKey,
     now: datetime,
+    canonical: bytes | None = None,
 ) -> LedgerEntry:
+    """Append ``body`` at the next position; ``canonical`` is ``JCS(body)`` if already known."""
+    canonical = canonical if canonical is not None else canonical_bytes(body)
     entry = LedgerEntry.issue(
         seq=repository.next_seq(conn),
         kind=kind,
@@ -38,8 +41,9 @@ def append(
         signer=signer,
         recorded_at=format_time(now),
         service_key=service_key,
+        canonical=canonical,
     )
-    repository.append_entry(conn, entry, body_text=canonical_bytes(body).decode("utf-8"))
+    repository.append_entry(conn, entry, body_text=canonical.decode("utf-8"))
     return entry
 
 
@@ -47,12 +51,14 @@ def append_service_record(
     conn: Connection, *, kind: str, body: dict[str, Any], service_key: SigningKey, now: datetime
 ) -> LedgerEntry:
     """Append a registry record that the service itself signs."""
+    canonical = canonical_bytes(body)
     return append(
         conn,
         kind=kind,
         body=body,
-        signature=service_key.sign(canonical_bytes(body)),
+        signature=service_key.sign(canonical),
         signer=service_key.public.key_id,
         service_key=service_key,
         now=now,
+        canonical=canonical,
     )

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, status
+from fastapi.responses import JSONResponse
 
-from app.api.deps import ContextDep, JsonBodyDep, PartnerDep, ReadConnDep, ReaderDep
+from app.api.deps import (
+    ContextDep,
+    JsonBodyDep,
+    PartnerDep,
+    ReadConnDep,
+    ReaderDep,
+    in_database,
+)
 from app.models import repository
 from app.models.schemas import AcceptedOut, EntryOut, EventPage, LotOut, LotPage, VerifyOut
 from app.services import chains, events
@@ -61,6 +70,7 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
     response_model=AcceptedOut,
     status_code=status.HTTP_201_CREATED,
     summary="Append a signed event to a lot (idempotent: a repeat answers 200)",
+    responses={200: {"model": AcceptedOut, "description": "This event was already accepted"}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -68,18 +78,14 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
         }
     },
 )
-def post_event(
-    lot_id: LotId,
-    partner: PartnerDep,
-    ctx: ContextDep,
-    body: JsonBodyDep,
-    response: Response,
-) -> AcceptedOut:
-    accepted = events.submit_event(ctx, partner=partner, lot_id=lot_id, envelope=body)
-    if not accepted.created:
-        response.status_code = status.HTTP_200_OK
+async def post_event(
+    lot_id: LotId, partner: PartnerDep, ctx: ContextDep, body: JsonBodyDep
+) -> JSONResponse:
+    accepted = await in_database(
+        ctx, partial(events.submit_event, ctx, partner=partner, lot_id=lot_id, envelope=body)
+    )
     entry = accepted.entry
-    return AcceptedOut(
+    answer = AcceptedOut(
         hash=entry.hash,
         seq=entry.seq,
         lot=accepted.lot,
@@ -87,6 +93,10 @@ def post_event(
         recorded_at=entry.recorded_at,
         receipt=entry.receipt,
         created=accepted.created,
+    )
+    return JSONResponse(
+        answer.model_dump(),
+        status_code=status.HTTP_201_CREATED if accepted.created else status.HTTP_200_OK,
     )
 
 

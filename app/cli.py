@@ -27,7 +27,7 @@ admin_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 
-console = Console()
+console = Console(soft_wrap=True)
 errors = Console(stderr=True)
 
 DEFAULT_URL = "http://127.0.0.1:8000"

@@ -199,7 +199,6 @@ def apply_event(
     """The lot's state after ``event``; raises RuleViolation or FieldError if refused."""
     _check_role(event, roles)
     facts = read_facts(event.action, dict(event.data))
-    _check_time(event, state, now, clock_skew)
     if state is None:
         if event.action not in GENESIS_ACTIONS:
             raise RuleViolation(
@@ -209,6 +208,7 @@ def apply_event(
                 field="event.lot",
                 status=404,
             )
+        _check_time(event, None, now, clock_skew)
         return LotState(
             lot=event.lot,
             form=facts.form,
@@ -231,6 +231,7 @@ def apply_event(
         )
     _check_stage(event, state)
     pending_to = _check_custody(event, state, partner_exists)
+    _check_time(event, state, now, clock_skew)
     _check_fine_gold(state, facts, assay_tolerance)
     return replace(
         state,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -17,6 +18,10 @@ from app.ledger.canonical import parse_strict
 from app.ledger.errors import LedgerError
 from app.ledger.events import EVENT_TYPE, Event
 from app.ledger.keys import PublicKey, SigningKey, b64encode
+from app.ledger.merkle import verify_consistency
+from app.ledger.note import Checkpoint, NoteVerifier, open_checkpoint
+from app.ledger.receipts import RECEIPT_FORMAT, verify_receipt
+from app.ledger.report import Check, Report
 from app.ledger.verify import verify_lot_export
 
 app = typer.Typer(help="Goldtrail: green ID cards for gold.", no_args_is_help=True)
@@ -184,25 +189,7 @@ def sign(
     sys.stdout.write(json.dumps(envelope, ensure_ascii=False, indent=1) + "\n")
 
 
-@app.command()
-def verify(
-    export_file: Annotated[Path, typer.Argument(help="A lot export (GET /v1/lots/{id}/export).")],
-    service_key: Annotated[
-        str | None,
-        typer.Option(help="Pin the service's public key (base64); else the export's own is used."),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-) -> None:
-    """Verify a lot's chain offline: hashes, links, signatures, keys, receipts.
-
-    Exits 1 if anything is broken.
-    """
-    doc = _read_json(export_file)
-    try:
-        pinned = None if service_key is None else PublicKey.from_b64(service_key)
-        report = verify_lot_export(doc, service_key=pinned)
-    except LedgerError as exc:
-        raise _fail(str(exc)) from exc
+def _print_report(report: Report, *, as_json: bool, what: str) -> None:
     if as_json:
         console.print_json(data=report.to_json())
     else:
@@ -210,10 +197,169 @@ def verify(
             mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
             where = f" (seq {check.seq})" if check.seq is not None else ""
             console.print(f"{mark} {check.check}{where}: {check.detail}", highlight=False)
-        verdict = "[green]chain verified[/green]" if report.ok else "[red]chain BROKEN[/red]"
+        verdict = f"[green]{what} verified[/green]" if report.ok else f"[red]{what} BROKEN[/red]"
         console.print(f"{verdict}: {len(report.checks)} checks, {len(report.failures)} failed")
     if not report.ok:
         raise typer.Exit(code=1)
+
+
+def _verify_checkpoint(text: str, log_key: NoteVerifier) -> Report:
+    try:
+        checkpoint = open_checkpoint(text, log_key)
+    except LedgerError as exc:
+        return Report([Check("checkpoint", False, str(exc))])
+    root = base64.b64encode(checkpoint.root).decode()
+    return Report(
+        [Check("checkpoint", True, f"{checkpoint.origin}, size {checkpoint.size}, root {root}")]
+    )
+
+
+@app.command()
+def verify(
+    file: Annotated[
+        Path, typer.Argument(help="A lot export, a log receipt, or a checkpoint (text).")
+    ],
+    service_key: Annotated[
+        str | None,
+        typer.Option(help="Pin the service's public key (base64); else the export's own is used."),
+    ] = None,
+    log_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="GOLDTRAIL_LOG_KEY",
+            help="The log's verifier key (<name>+<id>+<key>); checks checkpoints and proofs.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Verify offline: hashes, links, signatures, keys, receipts, log proofs.
+
+    Exits 1 if anything is broken.
+    """
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc.strerror}") from exc
+    try:
+        verifier = None if log_key is None else NoteVerifier.parse(log_key)
+        pinned = None if service_key is None else PublicKey.from_b64(service_key)
+        if not raw.lstrip().startswith(b"{"):
+            if verifier is None:
+                raise _fail("a checkpoint is verified with --log-key")
+            _print_report(
+                _verify_checkpoint(raw.decode("utf-8"), verifier),
+                as_json=as_json,
+                what="checkpoint",
+            )
+            return
+        doc = parse_strict(raw)
+        kind = doc.get("format") if isinstance(doc, dict) else None
+        if kind == RECEIPT_FORMAT:
+            if verifier is None:
+                raise _fail("a receipt is verified with --log-key")
+            report = verify_receipt(doc, log_key=verifier)
+            what = "receipt"
+        else:
+            report = verify_lot_export(doc, service_key=pinned, log_key=verifier)
+            what = "chain"
+    except LedgerError as exc:
+        raise _fail(str(exc)) from exc
+    _print_report(report, as_json=as_json, what=what)
+
+
+@app.command()
+def audit(
+    report_file: Annotated[
+        Path | None, typer.Option("--report", help="Write the full report as JSON here.")
+    ] = None,
+) -> None:
+    """Audit the whole ledger in the configured database: every entry, node and checkpoint.
+
+    Streams, so memory stays flat however long the log; exits 1 on any failure.
+    """
+    from rich.progress import Progress
+
+    from app.db import make_engine
+    from app.keystore import load_or_create_secrets
+    from app.services import audit as auditing
+
+    settings = Settings()
+    service_key = load_or_create_secrets(settings, create=False).service_key.public
+    engine = make_engine(settings.database_url)
+    with Progress(console=errors, transient=True, disable=not errors.is_terminal) as bar:
+        task = bar.add_task("auditing", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        result = auditing.run(
+            engine, service_key=service_key, origin=settings.log_origin, progress=progress
+        )
+    engine.dispose()
+    if report_file is not None:
+        report_file.write_text(json.dumps(result.to_json(), indent=1), encoding="utf-8")
+    console.print(result.summary(), highlight=False)
+    if not result.ok:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def monitor(
+    state: Annotated[Path, typer.Option(help="Where the last good checkpoint is kept.")],
+    log_key: Annotated[
+        str, typer.Option(envvar="GOLDTRAIL_LOG_KEY", help="The log's verifier key.")
+    ],
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Check the log never forks or shrinks: verify the latest checkpoint and its
+    consistency with the last one kept. Exits 1 and keeps the old state if not.
+    """
+    verifier = NoteVerifier.parse(log_key)
+    base = url.rstrip("/")
+    try:
+        note = httpx.get(f"{base}/v1/log/checkpoint", timeout=30).raise_for_status().text
+        latest = open_checkpoint(note, verifier)
+    except (httpx.HTTPError, LedgerError) as exc:
+        raise _fail(f"latest checkpoint: {exc}") from exc
+    console.print(f"✓ checkpoint {latest.origin} size {latest.size} is signed by the log key")
+    if state.exists():
+        kept = open_checkpoint(state.read_text(encoding="utf-8"), verifier)
+        problem = _consistency_problem(base, kept, latest)
+        if problem is not None:
+            console.print(f"[red]✗ {problem}[/red]", highlight=False)
+            raise typer.Exit(code=1)
+        console.print(f"✓ size {latest.size} is consistent with the kept size {kept.size}")
+    state.write_text(note, encoding="utf-8")
+
+
+def _consistency_problem(base: str, kept: Checkpoint, latest: Checkpoint) -> str | None:
+    if latest.size < kept.size:
+        return f"the log shrank from {kept.size} to {latest.size} entries"
+    if latest.size == kept.size:
+        return None if latest.root == kept.root else f"two roots for size {kept.size}: a fork"
+    if kept.size == 0:
+        return None
+    try:
+        answer = (
+            httpx.get(
+                f"{base}/v1/log/proof/consistency",
+                params={"from": kept.size, "to": latest.size},
+                timeout=30,
+            )
+            .raise_for_status()
+            .json()
+        )
+        proof = [base64.b64decode(item, validate=True) for item in answer["proof"]]
+        verify_consistency(
+            old_size=kept.size,
+            new_size=latest.size,
+            old_root=kept.root,
+            new_root=latest.root,
+            proof=proof,
+        )
+    except (httpx.HTTPError, LedgerError, KeyError, ValueError) as exc:
+        return f"no valid consistency proof from {kept.size} to {latest.size} (a fork): {exc}"
+    return None
 
 
 def _admin_token(token: str | None) -> str:

@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     assay_tolerance: Decimal = Field(default=Decimal("0.001"), ge=0, le=Decimal("0.05"))
     page_limit_max: int = Field(default=500, ge=1)
     threads: int = Field(default=8, ge=1, le=64)
+    log_origin: str = Field(
+        default="goldtrail.example/log",
+        pattern=r"^[^\s+]+$",
+        description="The transparency log's origin line and checkpoint key name.",
+    )
+    checkpoint_interval_seconds: float = Field(default=1.0, ge=0)
     database_inline: bool = Field(
         default=False,
         description="Run database work on the event loop; the default for SQLite.",

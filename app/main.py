@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -13,15 +16,28 @@ from app import __version__
 from app.api.limits import BodySizeLimit
 from app.api.problems import install_problem_handlers
 from app.api.routes import admin, audit, health, lots, partners
+from app.api.routes import log as log_routes
 from app.config import Settings
 from app.db import make_engine
 from app.keystore import load_or_create_secrets
 from app.migrate import is_at_head
+from app.services import log
 from app.services.context import LedgerContext
 
 __all__ = ["create_app"]
 
-log = logging.getLogger("goldtrail")
+logger = logging.getLogger("goldtrail")
+
+
+async def _issue_checkpoints(ctx: LedgerContext) -> None:
+    """Sign a checkpoint at most once per interval while the tree grows."""
+    interval = max(ctx.settings.checkpoint_interval_seconds, 0.05)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await anyio.to_thread.run_sync(partial(log.issue_checkpoint, ctx))
+        except Exception:  # a failed round is logged and retried; the loop must live
+            logger.exception("could not issue a checkpoint")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,9 +56,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine=engine, settings=settings, service_key=secrets.service_key
         )
         app.state.admin_token = secrets.admin_token
+        checkpointer = asyncio.create_task(_issue_checkpoints(app.state.context))
         try:
             yield
         finally:
+            checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checkpointer
             engine.dispose()
 
     app = FastAPI(
@@ -52,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    for module in (health, admin, partners, lots, audit):
+    for module in (health, admin, partners, lots, log_routes, audit):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

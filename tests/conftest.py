@@ -73,6 +73,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         data_dir=tmp_path,
         database_url=database_url,
         admin_token=ADMIN_TOKEN,
+        checkpoint_interval_seconds=0,
     )
     load_or_create_secrets(settings)
     return settings
@@ -113,6 +114,7 @@ def server(settings: Settings, tmp_path: Path) -> Iterator[str]:
         "GOLDTRAIL_DATA_DIR": str(settings.data_dir),
         "GOLDTRAIL_DATABASE_URL": settings.database_url,
         "GOLDTRAIL_ADMIN_TOKEN": ADMIN_TOKEN,
+        "GOLDTRAIL_CHECKPOINT_INTERVAL_SECONDS": "0",
     }
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 
 from app.ledger.events import EVENT_TYPE, Event
 from app.ledger.keys import SigningKey, b64encode
+from app.models.tables import APPEND_ONLY_TABLES
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdefghijklmnop"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -127,7 +128,7 @@ class Ledger:
     def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of the ledger and its projections, to show a refusal changed nothing."""
         assert self.engine is not None
-        tables = ("ledger_entries", "events", "lots", "partners", "partner_keys")
+        tables = ("ledger_entries", "events", "lots", "partners", "partner_keys", "tree_nodes")
         with self.engine.connect() as conn:
             return {
                 name: [tuple(row) for row in conn.execute(text(f"SELECT * FROM {name} ORDER BY 1"))]
@@ -165,12 +166,11 @@ def tamper(engine: Engine, *statements: str, **params: Any) -> None:
     from sqlalchemy import text as sql
 
     with engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            for table in ("ledger_entries", "events"):
+        for table in APPEND_ONLY_TABLES:
+            if conn.dialect.name == "sqlite":
                 for verb in ("update", "delete"):
                     conn.execute(sql(f"DROP TRIGGER IF EXISTS {table}_no_{verb}"))
-        else:
-            for table in ("ledger_entries", "events"):
+            else:
                 conn.execute(sql(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
         for statement in statements:
             conn.execute(sql(statement), params)

@@ -244,7 +244,7 @@ def test_against_the_recursive_definition(entries: list[bytes], data: st.DataObj
     index = data.draw(st.integers(0, size - 1))
     path = inclusion_proof(index, size, getter(nodes))
     assert len(path) <= size.bit_length()
-    assert {n for n in nodes_for_inclusion(index, size)} <= set(nodes)
+    assert set(nodes_for_inclusion(index, size)) <= set(nodes)
     verify_inclusion(
         leaf=leaf_hash(entries[index]),
         index=index,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -111,6 +112,8 @@ async def _service(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
     errors = [{"field": exc.field, "reason": exc.detail}] if exc.field else []
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if exc.status == 503:
+        headers = {"Retry-After": str(max(1, math.ceil(float(exc.extra.get("retry_after", 1)))))}
     return problem(
         request,
         status=exc.status,

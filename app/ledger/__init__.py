@@ -18,7 +18,8 @@ from app.ledger.events import ACTIONS, EVENT_TYPE, STAGES, Event
 from app.ledger.hashing import sha256_hex
 from app.ledger.keys import PublicKey, SigningKey, key_id_of
 from app.ledger.records import LedgerEntry
-from app.ledger.verify import EXPORT_FORMAT, Report, verify_lot_export
+from app.ledger.report import Check, Report
+from app.ledger.verify import EXPORT_FORMAT, verify_lot_export
 
 __all__ = [
     "ACTIONS",
@@ -27,6 +28,7 @@ __all__ = [
     "STAGES",
     "CanonicalizationError",
     "ChainBroken",
+    "Check",
     "Event",
     "FieldError",
     "InvalidSignature",

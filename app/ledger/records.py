@@ -20,11 +20,13 @@ from app.ledger.keys import PublicKey, SigningKey, b64decode_strict, b64encode
 __all__ = [
     "ENTRY_KINDS",
     "KEY_TYPE",
+    "LEAF_TYPE",
     "PARTNER_TYPE",
     "RECEIPT_TYPE",
     "REVOCATION_TYPE",
     "LedgerEntry",
     "key_record",
+    "leaf_bytes",
     "partner_record",
     "receipt_bytes",
     "revocation_record",
@@ -34,6 +36,7 @@ PARTNER_TYPE = "goldtrail.partner.v1"
 KEY_TYPE = "goldtrail.key.v1"
 REVOCATION_TYPE = "goldtrail.key-revocation.v1"
 RECEIPT_TYPE = "goldtrail.receipt.v1"
+LEAF_TYPE = "goldtrail.leaf.v1"
 
 ENTRY_KINDS: dict[str, str] = {
     "event": "goldtrail.event.v1",
@@ -89,6 +92,26 @@ def receipt_bytes(*, seq: int, kind: str, entry_hash: str, recorded_at: str) -> 
     )
 
 
+def leaf_bytes(
+    *, seq: int, kind: str, entry_hash: str, signature: str, signer: str, recorded_at: str
+) -> bytes:
+    """The bytes of the entry's leaf in the transparency log (docs/PROTOCOL.md §8).
+
+    The body is bound through its hash, so a leaf is small and fixed in shape.
+    """
+    return canonical_bytes(
+        {
+            "type": LEAF_TYPE,
+            "seq": seq,
+            "kind": kind,
+            "hash": entry_hash,
+            "signature": signature,
+            "signer": signer,
+            "recorded_at": recorded_at,
+        }
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
     """One appended entry, as stored and as exported."""
@@ -137,6 +160,18 @@ class LedgerEntry:
     @property
     def body_bytes(self) -> bytes:
         return canonical_bytes(self.body)
+
+    @property
+    def leaf(self) -> bytes:
+        """This entry's leaf bytes, as stored (the hash is not recomputed from the body)."""
+        return leaf_bytes(
+            seq=self.seq,
+            kind=self.kind,
+            entry_hash=self.hash,
+            signature=self.signature,
+            signer=self.signer,
+            recorded_at=self.recorded_at,
+        )
 
     def signature_bytes(self) -> bytes:
         return b64decode_strict(self.signature, field="signature")

@@ -1,15 +1,19 @@
-"""Offline verification of a lot's exported chain (docs/PROTOCOL.md §6).
+"""Offline verification of ledger entries: one lot's export, or the whole ledger streamed.
 
-``verify_lot_export`` takes the JSON document that ``GET /v1/lots/{id}/export``
-returns and checks, for every entry, the hash, the signature, the chain link,
-the signing key's validity at that position and the service's receipt. It never
-stops at the first failure: an auditor wants every broken entry named.
+``ChainChecker`` checks entries one at a time — hash, signature, chain link,
+key validity at that position, the service's receipt — keeping only the key
+registry and each lot's head, so the audit of a whole ledger runs in memory that
+grows with keys and lots, not with entries. ``verify_lot_export`` applies it to
+the document ``GET /v1/lots/{id}/export`` returns (docs/PROTOCOL.md §6), and,
+given the log's key, checks every entry's inclusion in the signed checkpoint.
+Nothing stops at the first failure: an auditor wants every broken entry named.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import base64
+import binascii
+from dataclasses import dataclass
 from typing import Any
 
 from app.ledger.canonical import canonical_bytes
@@ -17,62 +21,29 @@ from app.ledger.errors import FieldError, LedgerError
 from app.ledger.events import Event
 from app.ledger.hashing import sha256_hex
 from app.ledger.keys import PublicKey
+from app.ledger.merkle import leaf_hash, verify_inclusion
+from app.ledger.note import Checkpoint, NoteVerifier, open_checkpoint
 from app.ledger.records import (
     ENTRY_KINDS,
     KEY_TYPE,
     REVOCATION_TYPE,
     LedgerEntry,
+    leaf_bytes,
     receipt_bytes,
 )
+from app.ledger.report import Check, Report
 
-__all__ = ["EXPORT_FORMAT", "Check", "KeyState", "Report", "verify_lot_export"]
+__all__ = [
+    "EXPORT_FORMAT",
+    "ChainChecker",
+    "Check",
+    "KeyState",
+    "Report",
+    "verify_in_checkpoint",
+    "verify_lot_export",
+]
 
 EXPORT_FORMAT = "goldtrail.lot-export.v1"
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One verification step and its outcome, located as precisely as possible."""
-
-    check: str
-    ok: bool
-    detail: str
-    lot: str | None = None
-    lot_seq: int | None = None
-    seq: int | None = None
-    hash: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "check": self.check,
-            "ok": self.ok,
-            "detail": self.detail,
-            "lot": self.lot,
-            "lot_seq": self.lot_seq,
-            "seq": self.seq,
-            "hash": self.hash,
-        }
-
-
-@dataclass(slots=True)
-class Report:
-    checks: list[Check] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.checks) and all(check.ok for check in self.checks)
-
-    @property
-    def failures(self) -> list[Check]:
-        return [check for check in self.checks if not check.ok]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "checked": len(self.checks),
-            "failures": [check.to_json() for check in self.failures],
-            "checks": [check.to_json() for check in self.checks],
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,94 +64,99 @@ class KeyState:
         return None
 
 
-def _receipt_problem(entry: LedgerEntry, entry_hash: str, service_key: PublicKey) -> str | None:
-    message = receipt_bytes(
-        seq=entry.seq, kind=entry.kind, entry_hash=entry_hash, recorded_at=entry.recorded_at
-    )
-    try:
-        service_key.verify(message, entry.receipt_signature(), what=f"receipt of seq {entry.seq}")
-    except LedgerError as exc:
-        return str(exc)
-    return None
+@dataclass(slots=True)
+class _Head:
+    hash: str
+    lot_seq: int
+    seq: int
 
 
-def _registry_keys(
-    entries: Iterable[LedgerEntry], service_key: PublicKey, report: Report
-) -> dict[str, KeyState]:
-    registered: dict[str, tuple[str, PublicKey, int]] = {}
-    revoked: dict[str, int] = {}
-    for entry in entries:
-        problems = []
+class ChainChecker:
+    """Checks ledger entries one by one; each method returns the problems it found."""
+
+    def __init__(self, service_key: PublicKey) -> None:
+        self.service_key = service_key
+        self.keys: dict[str, KeyState] = {}
+        self.heads: dict[str, _Head] = {}
+
+    def _receipt(self, entry: LedgerEntry, entry_hash: str) -> list[str]:
+        message = receipt_bytes(
+            seq=entry.seq, kind=entry.kind, entry_hash=entry_hash, recorded_at=entry.recorded_at
+        )
+        try:
+            self.service_key.verify(
+                message, entry.receipt_signature(), what=f"receipt of seq {entry.seq}"
+            )
+        except LedgerError as exc:
+            return [f"receipt: {exc}"]
+        return []
+
+    @staticmethod
+    def _hash(entry: LedgerEntry) -> tuple[str, list[str]]:
         entry_hash = sha256_hex(canonical_bytes(entry.body))
-        if entry_hash != entry.hash:
-            problems.append("hash: body does not hash to the stored hash")
+        if entry_hash == entry.hash:
+            return entry_hash, []
+        return entry_hash, [f"hash: body hashes to {entry_hash[:16]}…, stored {entry.hash[:16]}…"]
+
+    def registry(self, entry: LedgerEntry) -> list[str]:
+        """Check a partner, key or revocation record; remember valid keys and revocations."""
+        entry_hash, problems = self._hash(entry)
         if entry.body.get("type") != ENTRY_KINDS[entry.kind]:
             problems.append(f"type: body type does not match kind {entry.kind}")
         try:
-            service_key.verify(
+            self.service_key.verify(
                 canonical_bytes(entry.body), entry.signature_bytes(), what="registry record"
             )
         except LedgerError as exc:
             problems.append(f"signature: {exc}")
-        receipt = _receipt_problem(entry, entry_hash, service_key)
-        if receipt:
-            problems.append(f"receipt: {receipt}")
-        report.checks.append(
-            Check(
-                check=f"registry {entry.kind}",
-                ok=not problems,
-                detail="; ".join(problems) or f"{entry.kind} record signed by the service",
-                seq=entry.seq,
-                hash=entry.hash,
-            )
-        )
-        if problems:
-            continue
+        problems += self._receipt(entry, entry_hash)
+        if not problems:
+            self._remember(entry)
+        return problems
+
+    def _remember(self, entry: LedgerEntry) -> None:
         body = entry.body
         if body["type"] == KEY_TYPE:
-            registered[body["key"]] = (
-                body["partner"],
-                PublicKey.from_b64(body["public_key"]),
-                entry.seq,
+            self.keys[body["key"]] = KeyState(
+                body["partner"], PublicKey.from_b64(body["public_key"]), entry.seq, None
             )
-        elif body["type"] == REVOCATION_TYPE:
-            revoked[body["key"]] = min(entry.seq, revoked.get(body["key"], entry.seq))
-    return {
-        key_id: KeyState(partner, public, seq, revoked.get(key_id))
-        for key_id, (partner, public, seq) in registered.items()
-    }
+        elif body["type"] == REVOCATION_TYPE and body["key"] in self.keys:
+            state = self.keys[body["key"]]
+            if state.revoked_seq is None or entry.seq < state.revoked_seq:
+                self.keys[body["key"]] = KeyState(
+                    state.partner, state.public_key, state.registered_seq, entry.seq
+                )
 
+    def event(self, entry: LedgerEntry, *, lot: str, lot_seq: int) -> list[str]:
+        """Check an event as position ``lot_seq`` of ``lot``'s chain."""
+        entry_hash, problems = self._hash(entry)
+        head = self.heads.get(lot)
+        self.heads[lot] = _Head(entry_hash, lot_seq, entry.seq)
+        try:
+            event = Event.from_json(entry.body, path="body")
+        except FieldError as exc:
+            return [*problems, f"shape: {exc}"]
+        if event.lot != lot:
+            problems.append(f"lot: the event names lot {event.lot}")
+        expected_prev = None if head is None else head.hash
+        if event.prev != expected_prev:
+            problems.append(
+                f"link: prev is {event.prev and event.prev[:16]}, expected "
+                f"{expected_prev and expected_prev[:16]}"
+            )
+        if lot_seq != (0 if head is None else head.lot_seq + 1):
+            problems.append(f"order: recorded as #{lot_seq} after #{head and head.lot_seq}")
+        if head is not None and entry.seq <= head.seq:
+            problems.append(f"order: seq {entry.seq} does not follow seq {head.seq}")
+        problems += self._signer(entry, event)
+        problems += self._receipt(entry, entry_hash)
+        return problems
 
-def _event_problems(
-    *,
-    lot: str,
-    entry: LedgerEntry,
-    entry_hash: str,
-    expected_prev: str | None,
-    previous_seq: int | None,
-    keys: dict[str, KeyState],
-    service_key: PublicKey,
-) -> list[str]:
-    problems: list[str] = []
-    if entry_hash != entry.hash:
-        problems.append(f"hash: body hashes to {entry_hash[:16]}…, stored {entry.hash[:16]}…")
-    try:
-        event = Event.from_json(entry.body, path="body")
-    except FieldError as exc:
-        return [*problems, f"shape: {exc}"]
-    if event.lot != lot:
-        problems.append(f"lot: event names lot {event.lot}")
-    if event.prev != expected_prev:
-        problems.append(
-            f"link: prev is {event.prev and event.prev[:16]}, expected "
-            f"{expected_prev and expected_prev[:16]}"
-        )
-    if previous_seq is not None and entry.seq <= previous_seq:
-        problems.append(f"order: seq {entry.seq} does not follow seq {previous_seq}")
-    state = keys.get(event.key)
-    if state is None:
-        problems.append(f"key: {event.key} is not in the registry")
-    else:
+    def _signer(self, entry: LedgerEntry, event: Event) -> list[str]:
+        state = self.keys.get(event.key)
+        if state is None:
+            return [f"key: {event.key} is not in the registry"]
+        problems = []
         if state.partner != event.partner:
             problems.append(f"key: {event.key} belongs to {state.partner}, not {event.partner}")
         invalid = state.valid_at(entry.seq)
@@ -192,88 +168,157 @@ def _event_problems(
             )
         except LedgerError as exc:
             problems.append(f"signature: {exc}")
-    receipt = _receipt_problem(entry, entry_hash, service_key)
-    if receipt:
-        problems.append(f"receipt: {receipt}")
-    return problems
+        return problems
 
 
-def verify_lot_export(doc: object, *, service_key: PublicKey | None = None) -> Report:
+def _service_key(
+    doc: dict[str, Any], pinned: PublicKey | None, lot: str
+) -> tuple[PublicKey, Check]:
+    exported = PublicKey.from_b64(str(doc.get("service_key")), field="service_key")
+    if pinned is None:
+        return exported, Check(
+            "service key", True, "taken from the export itself (not pinned)", lot=lot
+        )
+    same = pinned.raw == exported.raw
+    detail = "matches the pinned key" if same else "export names a different service key"
+    return pinned, Check("service key", same, detail, lot=lot)
+
+
+def verify_in_checkpoint(
+    entry: LedgerEntry, proof: list[bytes], checkpoint: Checkpoint
+) -> str | None:
+    """None if ``entry`` is the leaf at its ``seq`` in the checkpointed tree, else why not."""
+    entry_hash = sha256_hex(canonical_bytes(entry.body))
+    leaf = leaf_bytes(
+        seq=entry.seq,
+        kind=entry.kind,
+        entry_hash=entry_hash,
+        signature=entry.signature,
+        signer=entry.signer,
+        recorded_at=entry.recorded_at,
+    )
+    try:
+        verify_inclusion(
+            leaf=leaf_hash(leaf),
+            index=entry.seq,
+            size=checkpoint.size,
+            proof=proof,
+            root_hash=checkpoint.root,
+        )
+    except LedgerError as exc:
+        return f"inclusion: {exc}"
+    return None
+
+
+def verify_lot_export(
+    doc: object, *, service_key: PublicKey | None = None, log_key: NoteVerifier | None = None
+) -> Report:
     """Verify a lot export; the report lists every check and every failure.
 
     ``service_key`` pins the service's public key; without it the key inside the
-    export is used and the report says so. Raises FieldError only when the
-    document is not an export at all.
+    export is used and the report says so. ``log_key`` (a ``NoteVerifier``) also
+    checks every entry's inclusion proof against the export's signed checkpoint.
+    Raises FieldError only when the document is not an export at all.
     """
     if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
         raise FieldError("format", f"not a {EXPORT_FORMAT} document")
     lot = doc.get("lot")
     if not isinstance(lot, str):
         raise FieldError("lot", "must be a string")
-    report = Report()
-    exported_key = PublicKey.from_b64(str(doc.get("service_key")), field="service_key")
-    if service_key is None:
-        service_key = exported_key
-        report.checks.append(
-            Check("service key", True, "taken from the export itself (not pinned)", lot=lot)
-        )
-    else:
-        same = service_key.raw == exported_key.raw
-        report.checks.append(
-            Check(
-                "service key",
-                same,
-                "matches the pinned key" if same else "export names a different service key",
-                lot=lot,
-            )
-        )
+    if service_key is None and log_key is not None:
+        service_key = log_key.public
+    key, key_check = _service_key(doc, service_key, lot)
+    report = Report([key_check])
     registry = [
-        LedgerEntry.from_json(item, path=f"registry[{index}]")
-        for index, item in enumerate(doc.get("registry") or [])
+        LedgerEntry.from_json(item, path=f"registry[{i}]")
+        for i, item in enumerate(doc.get("registry") or [])
     ]
     events = [
-        LedgerEntry.from_json(item, path=f"events[{index}]")
-        for index, item in enumerate(doc.get("events") or [])
+        LedgerEntry.from_json(item, path=f"events[{i}]")
+        for i, item in enumerate(doc.get("events") or [])
     ]
-    keys = _registry_keys(registry, service_key, report)
-    expected_prev: str | None = None
-    previous_seq: int | None = None
-    for lot_seq, entry in enumerate(events):
-        entry_hash = sha256_hex(canonical_bytes(entry.body))
-        problems = _event_problems(
-            lot=lot,
-            entry=entry,
-            entry_hash=entry_hash,
-            expected_prev=expected_prev,
-            previous_seq=previous_seq,
-            keys=keys,
-            service_key=service_key,
+    checker = ChainChecker(key)
+    for entry in registry:
+        problems = checker.registry(entry)
+        report.checks.append(
+            Check(
+                f"registry {entry.kind}",
+                not problems,
+                "; ".join(problems) or f"{entry.kind} record signed by the service",
+                seq=entry.seq,
+                hash=entry.hash,
+            )
         )
+    for lot_seq, entry in enumerate(events):
+        problems = checker.event(entry, lot=lot, lot_seq=lot_seq)
         action = entry.body.get("action", "?")
         report.checks.append(
             Check(
-                check=f"event #{lot_seq}",
-                ok=not problems,
-                detail="; ".join(problems) or f"{action}: hash, link, key, signature, receipt",
+                f"event #{lot_seq}",
+                not problems,
+                "; ".join(problems) or f"{action}: hash, link, key, signature, receipt",
                 lot=lot,
                 lot_seq=lot_seq,
                 seq=entry.seq,
                 hash=entry.hash,
             )
         )
-        expected_prev = entry_hash
-        previous_seq = entry.seq
-    head, length = doc.get("head"), doc.get("length")
-    head_ok = head == expected_prev and length == len(events)
-    report.checks.append(
-        Check(
-            "head",
-            head_ok,
-            f"chain of {len(events)} events ends at the lot's recorded head"
-            if head_ok
-            else f"lot records head {str(head)[:16]} after {length} events; the chain has "
-            f"{len(events)} events ending at {str(expected_prev)[:16]}",
-            lot=lot,
-        )
-    )
+    head = checker.heads.get(lot)
+    report.checks.append(_head_check(doc, lot, head.hash if head else None, len(events)))
+    if log_key is not None:
+        report.checks.extend(_log_checks(doc, lot, [*registry, *events], log_key))
     return report
+
+
+def _head_check(doc: dict[str, Any], lot: str, last: str | None, count: int) -> Check:
+    head, length = doc.get("head"), doc.get("length")
+    ok = head == last and length == count
+    detail = (
+        f"chain of {count} events ends at the lot's recorded head"
+        if ok
+        else f"lot records head {str(head)[:16]} after {length} events; the chain has "
+        f"{count} events ending at {str(last)[:16]}"
+    )
+    return Check("head", ok, detail, lot=lot)
+
+
+def _log_checks(
+    doc: dict[str, Any], lot: str, entries: list[LedgerEntry], log_key: NoteVerifier
+) -> list[Check]:
+    log = doc.get("log")
+    if not isinstance(log, dict):
+        return [Check("log", False, "the export carries no checkpoint and proofs", lot=lot)]
+    try:
+        checkpoint = open_checkpoint(str(log.get("checkpoint")), log_key)
+    except LedgerError as exc:
+        return [Check("checkpoint", False, str(exc), lot=lot)]
+    checks = [
+        Check("checkpoint", True, f"signed by {log_key.name}, size {checkpoint.size}", lot=lot)
+    ]
+    proofs = log.get("proofs")
+    if not isinstance(proofs, dict):
+        proofs = {}
+    for entry in entries:
+        raw = proofs.get(str(entry.seq))
+        try:
+            proof = (
+                [base64.b64decode(p, validate=True) for p in raw] if isinstance(raw, list) else None
+            )
+        except (binascii.Error, TypeError):
+            proof = None
+        problem = (
+            "no inclusion proof"
+            if proof is None
+            else verify_in_checkpoint(entry, proof, checkpoint)
+        )
+        checks.append(
+            Check(
+                "in log",
+                problem is None,
+                problem or f"seq {entry.seq} is in the checkpointed tree",
+                lot=lot,
+                seq=entry.seq,
+                hash=entry.hash,
+            )
+        )
+    return checks

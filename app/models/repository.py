@@ -11,25 +11,43 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, tuple_, update
 
 from app.domain.rules import LotState
+from app.ledger.merkle import NodeId
 from app.ledger.records import LedgerEntry
-from app.models.tables import events, ledger_entries, lots, partner_keys, partners
+from app.models.tables import (
+    checkpoints,
+    events,
+    ledger_entries,
+    lots,
+    partner_keys,
+    partners,
+    tree_nodes,
+)
 
 __all__ = [
+    "CheckpointRow",
     "KeyRow",
     "PartnerRow",
+    "append_checkpoint",
     "append_entry",
     "append_event_row",
+    "append_tree_nodes",
+    "checkpoint_by_size",
     "entry_by_hash",
     "entry_by_seq",
     "events_of_lot",
     "insert_partner",
     "insert_partner_key",
+    "iter_checkpoints",
+    "iter_entries",
     "iter_lot_ids",
+    "iter_lots",
+    "iter_tree_nodes",
     "key_by_id",
     "keys_of_partner",
+    "latest_checkpoint",
     "list_lots",
     "list_partners",
     "lot_seq_of",
@@ -41,6 +59,7 @@ __all__ = [
     "registry_entries",
     "replace_api_key_hash",
     "save_lot",
+    "tree_nodes_by_id",
 ]
 
 
@@ -58,6 +77,9 @@ _INSERT_ENTRY = insert(ledger_entries)
 _INSERT_EVENT = insert(events)
 _INSERT_LOT = insert(lots)
 _UPDATE_LOT = update(lots).where(lots.c.id == bindparam("b_id"))
+_INSERT_NODE = insert(tree_nodes)
+_LATEST_CHECKPOINT = select(checkpoints).order_by(checkpoints.c.size.desc()).limit(1)
+_CHECKPOINT = select(checkpoints).where(checkpoints.c.size == bindparam("b_size"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +89,14 @@ class PartnerRow:
     roles: frozenset[str]
     country: str | None
     registered_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointRow:
+    size: int
+    root: bytes
+    note: str
+    issued_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +209,12 @@ def list_lots(conn: Connection, *, after: str | None, limit: int) -> list[LotSta
     return [_lot(row) for row in conn.execute(query)]
 
 
+def iter_lots(conn: Connection) -> Iterator[LotState]:
+    query = select(lots).order_by(lots.c.id)
+    for row in conn.execution_options(yield_per=2000).execute(query):
+        yield _lot(row)
+
+
 def iter_lot_ids(conn: Connection) -> Iterator[str]:
     """Every lot that has events, including any whose projection row was removed."""
     query = select(events.c.lot_id).union(select(lots.c.id)).order_by("lot_id")
@@ -253,7 +289,78 @@ def registry_entries(conn: Connection, *, key_ids: set[str]) -> list[LedgerEntry
     return [_entry(row) for row in rows]
 
 
+def tree_nodes_by_id(conn: Connection, ids: set[NodeId]) -> dict[NodeId, bytes]:
+    """The stored perfect subtrees among ``ids`` (one query)."""
+    if not ids:
+        return {}
+    query = select(tree_nodes.c.level, tree_nodes.c.idx, tree_nodes.c.hash).where(
+        tuple_(tree_nodes.c.level, tree_nodes.c.idx).in_(sorted(ids))
+    )
+    return {(row.level, row.idx): bytes(row.hash) for row in conn.execute(query)}
+
+
+def _checkpoint(row: Any) -> CheckpointRow:
+    return CheckpointRow(row.size, bytes(row.root), row.note, row.issued_at)
+
+
+def latest_checkpoint(conn: Connection) -> CheckpointRow | None:
+    row = conn.execute(_LATEST_CHECKPOINT).first()
+    return None if row is None else _checkpoint(row)
+
+
+def checkpoint_by_size(conn: Connection, size: int) -> CheckpointRow | None:
+    row = conn.execute(_CHECKPOINT, {"b_size": size}).first()
+    return None if row is None else _checkpoint(row)
+
+
+def iter_checkpoints(conn: Connection) -> Iterator[CheckpointRow]:
+    query = select(checkpoints).order_by(checkpoints.c.size)
+    for row in conn.execution_options(yield_per=1000).execute(query):
+        yield _checkpoint(row)
+
+
+def iter_entries(conn: Connection) -> Iterator[tuple[LedgerEntry, str | None, int | None]]:
+    """Every entry in sequence order with its lot and position (for events), streamed."""
+    query = (
+        select(ledger_entries, events.c.lot_id, events.c.lot_seq)
+        .outerjoin(events, events.c.seq == ledger_entries.c.seq)
+        .order_by(ledger_entries.c.seq)
+    )
+    for row in conn.execution_options(yield_per=2000).execute(query):
+        yield _entry(row), row.lot_id, row.lot_seq
+
+
+def iter_tree_nodes(conn: Connection) -> Iterator[tuple[int, NodeId, bytes]]:
+    """Every stored node as (completed_at, (level, idx), hash), in the order they were added."""
+    query = select(tree_nodes).order_by(tree_nodes.c.completed_at, tree_nodes.c.level)
+    for row in conn.execution_options(yield_per=5000).execute(query):
+        yield row.completed_at, (row.level, row.idx), bytes(row.hash)
+
+
 # Writes ----------------------------------------------------------------------------------
+
+
+def append_tree_nodes(
+    conn: Connection, nodes: list[tuple[NodeId, bytes]], *, completed_at: int
+) -> None:
+    conn.execute(
+        _INSERT_NODE,
+        [
+            {"level": level, "idx": index, "hash": value, "completed_at": completed_at}
+            for (level, index), value in nodes
+        ],
+    )
+
+
+def append_checkpoint(conn: Connection, checkpoint: CheckpointRow) -> None:
+    conn.execute(
+        insert(checkpoints).values(
+            size=checkpoint.size,
+            root=checkpoint.root,
+            note=checkpoint.note,
+            issued_at=checkpoint.issued_at,
+        )
+    )
 
 
 def append_entry(conn: Connection, entry: LedgerEntry, *, body_text: str) -> None:

@@ -14,7 +14,9 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -111,8 +113,27 @@ partner_keys = Table(
     Column("revoked_at", String(32), nullable=True),
 )
 
+tree_nodes = Table(
+    "tree_nodes",
+    metadata,
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    Column("completed_at", BigInteger, nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("issued_at", String(32), nullable=False),
+)
+
+Index("ix_tree_nodes_completed_at", tree_nodes.c.completed_at)
 Index("ix_events_partner_id", events.c.partner_id)
 Index("ix_partner_keys_partner_id", partner_keys.c.partner_id)
 Index("ix_ledger_entries_kind", ledger_entries.c.kind)
 
-APPEND_ONLY_TABLES = ("ledger_entries", "events")
+APPEND_ONLY_TABLES = ("ledger_entries", "events", "tree_nodes", "checkpoints")

@@ -6,7 +6,15 @@ from typing import Any
 
 from app.ledger.errors import LedgerError
 
-__all__ = ["Conflict", "Forbidden", "NotFound", "ServiceError", "StaleHead", "Unauthorized"]
+__all__ = [
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "NotYet",
+    "ServiceError",
+    "StaleHead",
+    "Unauthorized",
+]
 
 
 class ServiceError(LedgerError):
@@ -41,6 +49,12 @@ class Forbidden(ServiceError):
 
 class Unauthorized(ServiceError):
     status = 401
+
+
+class NotYet(ServiceError):
+    """Not available yet (for example, no checkpoint covers the entry); retry shortly."""
+
+    status = 503
 
 
 class StaleHead(Conflict):

@@ -1,4 +1,5 @@
-"""The ledger's one writer: numbers an entry, signs its receipt and appends it.
+"""The ledger's one writer: numbers an entry, signs its receipt, appends it and its
+leaf to the Merkle tree, in the caller's transaction.
 
 Must be called inside ``app.db.write_transaction``, which holds the sequencer
 lock, so that ``next_seq`` is gap-free and unique.
@@ -13,6 +14,7 @@ from sqlalchemy import Connection
 
 from app.ledger.canonical import canonical_bytes
 from app.ledger.keys import SigningKey
+from app.ledger.merkle import completed_nodes, leaf_hash, nodes_for_append
 from app.ledger.records import LedgerEntry
 from app.models import repository
 from app.services.clock import format_time
@@ -44,7 +46,17 @@ def append(
         canonical=canonical,
     )
     repository.append_entry(conn, entry, body_text=canonical.decode("utf-8"))
+    _grow_tree(conn, entry)
     return entry
+
+
+def _grow_tree(conn: Connection, entry: LedgerEntry) -> None:
+    """Add the entry's leaf (RFC 9162) and the perfect subtrees it completes."""
+    siblings = repository.tree_nodes_by_id(conn, set(nodes_for_append(entry.seq)))
+    completed = completed_nodes(
+        entry.seq, leaf_hash(entry.leaf), lambda level, index: siblings[(level, index)]
+    )
+    repository.append_tree_nodes(conn, completed, completed_at=entry.seq)
 
 
 def append_service_record(

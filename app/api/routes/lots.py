@@ -16,9 +16,10 @@ from app.api.deps import (
     ReaderDep,
     in_database,
 )
+from app.db import read_transaction
 from app.models import repository
 from app.models.schemas import AcceptedOut, EntryOut, EventPage, LotOut, LotPage, VerifyOut
-from app.services import chains, events
+from app.services import chains, events, log
 from app.services.events import require_lot
 
 router = APIRouter(prefix="/v1/lots", tags=["lots"])
@@ -137,9 +138,16 @@ def list_events(
     )
 
 
-@router.get("/{lot_id}/export", summary="The lot's chain as one document for offline verification")
-def export(lot_id: LotId, conn: ReadConnDep, ctx: ContextDep) -> dict[str, Any]:
-    return chains.export_lot(conn, lot_id, service_key=ctx.service_key.public)
+@router.get(
+    "/{lot_id}/export",
+    summary="The lot's chain, registry entries and log proofs, for offline verification",
+)
+def export(lot_id: LotId, ctx: ContextDep) -> dict[str, Any]:
+    checkpoint = log.checkpoint_or_latest(ctx)
+    with read_transaction(ctx.engine) as conn:
+        return chains.export_lot(
+            conn, lot_id, service_key=ctx.service_key.public, checkpoint=checkpoint
+        )
 
 
 @router.post("/{lot_id}/verify", response_model=VerifyOut, summary="Verify the lot's chain now")

@@ -1,0 +1,89 @@
+"""The transparency log: checkpoints, its key, entries, proofs and receipts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import PlainTextResponse
+
+from app.api.deps import ContextDep, ReaderDep
+from app.services import audit, log
+from app.services.errors import ServiceError
+
+router = APIRouter(prefix="/v1/log", tags=["transparency log"])
+
+MAX_INDEX = 2**53
+Index = Annotated[int, Query(ge=0, le=MAX_INDEX, description="A leaf index (ledger seq)")]
+Size = Annotated[int, Query(ge=1, le=MAX_INDEX, description="A tree size")]
+NOTE: dict[str, Any] = {"content": {"text/plain": {}}}
+
+
+class BadRange(ServiceError):
+    status = 422
+
+
+@router.get(
+    "/checkpoint",
+    response_class=PlainTextResponse,
+    responses={200: NOTE},
+    summary="The latest signed checkpoint (C2SP tlog-checkpoint)",
+)
+def checkpoint(ctx: ContextDep) -> str:
+    return log.issue_checkpoint(ctx).note
+
+
+@router.get(
+    "/checkpoints/{size}",
+    response_class=PlainTextResponse,
+    responses={200: NOTE},
+    summary="A checkpoint issued earlier, by its tree size",
+)
+def checkpoint_at(ctx: ContextDep, size: Annotated[int, Path(ge=0, le=MAX_INDEX)]) -> str:
+    return log.stored_checkpoint(ctx, size).note
+
+
+@router.get(
+    "/key",
+    response_class=PlainTextResponse,
+    responses={200: NOTE},
+    summary="The log's verifier key, <name>+<key id>+<base64 key> (C2SP signed-note)",
+)
+def key(ctx: ContextDep) -> str:
+    return str(log.verifier(ctx)) + "\n"
+
+
+@router.get("/entries/{index}", summary="One entry and its leaf")
+def entry(ctx: ContextDep, index: Annotated[int, Path(ge=0, le=MAX_INDEX)]) -> dict[str, Any]:
+    return log.entry(ctx, index)
+
+
+@router.get("/proof/inclusion", summary="RFC 9162 inclusion proof of a leaf in a tree size")
+def inclusion(ctx: ContextDep, index: Index, size: Size) -> dict[str, Any]:
+    if index >= size:
+        raise BadRange("log.bad_range", f"index {index} is not below size {size}", field="index")
+    return log.inclusion(ctx, index=index, size=size)
+
+
+@router.get("/proof/consistency", summary="RFC 9162 consistency proof between two tree sizes")
+def consistency(
+    ctx: ContextDep,
+    old: Annotated[int, Query(alias="from", ge=1, le=MAX_INDEX)],
+    new: Annotated[int, Query(alias="to", ge=1, le=MAX_INDEX)],
+) -> dict[str, Any]:
+    if old > new:
+        raise BadRange("log.bad_range", f"from {old} is larger than to {new}", field="from")
+    return log.consistency(ctx, old=old, new=new)
+
+
+@router.get("/receipts/{index}", summary="An entry with its inclusion proof and checkpoint")
+def receipt(ctx: ContextDep, index: Annotated[int, Path(ge=0, le=MAX_INDEX)]) -> dict[str, Any]:
+    return log.receipt(ctx, index)
+
+
+@router.post("/audit", summary="Audit the whole log now (auditors and admin)")
+def run_audit(_: ReaderDep, ctx: ContextDep) -> dict[str, Any]:
+    report = audit.run(
+        ctx.engine, service_key=ctx.service_key.public, origin=ctx.settings.log_origin
+    )
+    return report.to_json()

@@ -1,0 +1,219 @@
+"""The transparency log: signed checkpoints, entries, proofs and receipts.
+
+Every ledger entry is already a leaf of the tree (``writer``). Here the tree is
+read: roots and proofs from O(log n) stored perfect subtrees fetched in one
+query, and checkpoints issued at most once per ``checkpoint_interval_seconds``
+while the tree grows, each one kept.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from app.db import read_transaction, write_transaction
+from app.ledger import merkle
+from app.ledger.note import Checkpoint, NoteVerifier, format_checkpoint, sign_note
+from app.models import repository
+from app.models.repository import CheckpointRow
+from app.services.clock import format_time, utc_now
+from app.services.context import LedgerContext
+from app.services.errors import NotFound, NotYet
+
+__all__ = [
+    "RECEIPT_FORMAT",
+    "checkpoint_or_latest",
+    "consistency",
+    "entry",
+    "inclusion",
+    "issue_checkpoint",
+    "receipt",
+    "stored_checkpoint",
+    "verifier",
+]
+
+RECEIPT_FORMAT = "goldtrail.log-receipt.v1"
+
+log = logging.getLogger("goldtrail.log")
+
+
+def verifier(ctx: LedgerContext) -> NoteVerifier:
+    return NoteVerifier.of(ctx.settings.log_origin, ctx.service_key.public)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _getter(conn: Connection, ids: set[merkle.NodeId]) -> merkle.NodeGetter:
+    nodes = repository.tree_nodes_by_id(conn, ids)
+
+    def get(level: int, index: int) -> bytes:
+        try:
+            return nodes[(level, index)]
+        except KeyError:
+            raise NotFound(
+                "log.node_missing", f"tree node ({level}, {index}) is missing from the store"
+            ) from None
+
+    return get
+
+
+def _root(conn: Connection, size: int) -> bytes:
+    return merkle.root(size, _getter(conn, merkle.nodes_for_root(size)))
+
+
+def _is_due(latest: CheckpointRow | None, interval: float, now: datetime) -> bool:
+    if latest is None:
+        return True
+    issued = datetime.fromisoformat(latest.issued_at.replace("Z", "+00:00"))
+    return now - issued >= timedelta(seconds=interval)
+
+
+def issue_checkpoint(ctx: LedgerContext, *, force: bool = False) -> CheckpointRow:
+    """The latest checkpoint, after signing a new one if the tree grew and one is due.
+
+    Runs under the sequencer lock, so a checkpoint's size is exactly the number
+    of entries committed and two workers never sign two roots for one size.
+    """
+    with write_transaction(ctx.engine) as conn:
+        size = repository.next_seq(conn)
+        latest = repository.latest_checkpoint(conn)
+        now = utc_now()
+        if latest is not None and (
+            latest.size == size
+            or not (force or _is_due(latest, ctx.settings.checkpoint_interval_seconds, now))
+        ):
+            return latest
+        root = _root(conn, size)
+        text = format_checkpoint(Checkpoint(ctx.settings.log_origin, size, root))
+        note = sign_note(text, name=ctx.settings.log_origin, key=ctx.service_key)
+        checkpoint = CheckpointRow(size=size, root=root, note=note, issued_at=format_time(now))
+        repository.append_checkpoint(conn, checkpoint)
+        return checkpoint
+
+
+def checkpoint_or_latest(ctx: LedgerContext) -> CheckpointRow | None:
+    """A fresh checkpoint if one can be signed, else the latest kept one.
+
+    Signing fails when stored tree nodes are missing (someone edited the
+    database); exports must still be produced so that verification can say so.
+    """
+    try:
+        return issue_checkpoint(ctx)
+    except NotFound:
+        log.warning("cannot sign a checkpoint: the stored tree is incomplete")
+        with read_transaction(ctx.engine) as conn:
+            return repository.latest_checkpoint(conn)
+
+
+def stored_checkpoint(ctx: LedgerContext, size: int) -> CheckpointRow:
+    with read_transaction(ctx.engine) as conn:
+        checkpoint = repository.checkpoint_by_size(conn, size)
+    if checkpoint is None:
+        raise NotFound(
+            "log.no_checkpoint", f"no checkpoint was issued at size {size}", field="size"
+        )
+    return checkpoint
+
+
+def _tree_size(conn: Connection) -> int:
+    return repository.next_seq(conn)
+
+
+def _check_size(conn: Connection, size: int, field: str) -> None:
+    current = _tree_size(conn)
+    if size > current:
+        raise NotFound(
+            "log.beyond_tree",
+            f"{field} {size} is beyond the tree, which has {current} entries",
+            field=field,
+        )
+
+
+def entry(ctx: LedgerContext, index: int) -> dict[str, Any]:
+    with read_transaction(ctx.engine) as conn:
+        found = repository.entry_by_seq(conn, index)
+    if found is None:
+        raise NotFound("log.no_entry", f"the log has no entry {index}", field="index")
+    leaf = found.leaf
+    return {
+        "index": index,
+        "entry": found.to_json(),
+        "leaf": _b64(leaf),
+        "leaf_hash": _b64(merkle.leaf_hash(leaf)),
+    }
+
+
+def inclusion(ctx: LedgerContext, *, index: int, size: int) -> dict[str, Any]:
+    """RFC 9162 §2.1.3 inclusion proof of leaf ``index`` in the tree of ``size``."""
+    with read_transaction(ctx.engine) as conn:
+        _check_size(conn, size, "size")
+        get = _getter(conn, merkle.nodes_for_inclusion(index, size) | merkle.nodes_for_root(size))
+        proof = merkle.inclusion_proof(index, size, get)
+        root = merkle.root(size, get)
+    return {"index": index, "size": size, "root": _b64(root), "proof": [_b64(p) for p in proof]}
+
+
+def consistency(ctx: LedgerContext, *, old: int, new: int) -> dict[str, Any]:
+    """RFC 9162 §2.1.4 consistency proof between two tree sizes."""
+    with read_transaction(ctx.engine) as conn:
+        _check_size(conn, new, "to")
+        wanted = (
+            merkle.nodes_for_consistency(old, new)
+            | merkle.nodes_for_root(old)
+            | merkle.nodes_for_root(new)
+        )
+        get = _getter(conn, wanted)
+        proof = merkle.consistency_proof(old, new, get)
+        old_root, new_root = merkle.root(old, get), merkle.root(new, get)
+    return {
+        "from": old,
+        "to": new,
+        "from_root": _b64(old_root),
+        "to_root": _b64(new_root),
+        "proof": [_b64(p) for p in proof],
+    }
+
+
+def proofs_against(conn: Connection, seqs: list[int], size: int) -> dict[int, list[str]]:
+    """Inclusion proofs of several leaves in one tree, fetching their nodes in one query."""
+    wanted: set[merkle.NodeId] = set()
+    for seq in seqs:
+        wanted |= merkle.nodes_for_inclusion(seq, size)
+    get = _getter(conn, wanted)
+    return {seq: [_b64(p) for p in merkle.inclusion_proof(seq, size, get)] for seq in seqs}
+
+
+def receipt(ctx: LedgerContext, index: int) -> dict[str, Any]:
+    """An entry, its inclusion proof and the signed checkpoint it is proven against."""
+    checkpoint = issue_checkpoint(ctx)
+    if checkpoint.size <= index:
+        with read_transaction(ctx.engine) as conn:
+            exists = index < _tree_size(conn)
+        if not exists:
+            raise NotFound("log.no_entry", f"the log has no entry {index}", field="index")
+        raise NotYet(
+            "log.not_yet_checkpointed",
+            f"entry {index} is not in a checkpoint yet; retry in "
+            f"{ctx.settings.checkpoint_interval_seconds:g} s",
+            field="index",
+            extra={"retry_after": ctx.settings.checkpoint_interval_seconds},
+        )
+    with read_transaction(ctx.engine) as conn:
+        found = repository.entry_by_seq(conn, index)
+        assert found is not None
+        proof = proofs_against(conn, [index], checkpoint.size)[index]
+    return {
+        "format": RECEIPT_FORMAT,
+        "origin": ctx.settings.log_origin,
+        "index": index,
+        "entry": found.to_json(),
+        "tree_size": checkpoint.size,
+        "inclusion_proof": proof,
+        "checkpoint": checkpoint.note,
+    }

@@ -33,7 +33,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 
 console = Console(soft_wrap=True)
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 UrlOption = Annotated[str, typer.Option(envvar="GOLDTRAIL_URL", help="The API's base URL.")]

@@ -30,8 +30,12 @@ logger = logging.getLogger("goldtrail")
 
 
 async def _issue_checkpoints(ctx: LedgerContext) -> None:
-    """Sign a checkpoint at most once per interval while the tree grows."""
-    interval = max(ctx.settings.checkpoint_interval_seconds, 0.05)
+    """Sign a checkpoint at most once per interval while the tree grows.
+
+    Readers get a fresh one on demand too (``log.issue_checkpoint``), so the
+    background round need not run more often than twice a second.
+    """
+    interval = max(ctx.settings.checkpoint_interval_seconds, 0.5)
     while True:
         await asyncio.sleep(interval)
         try:

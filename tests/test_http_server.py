@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import itertools
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from sqlalchemy import Engine, text
 
+from app.ledger.merkle import verify_consistency
+from app.ledger.note import NoteVerifier, open_checkpoint
 from tests.support import Actor, Ledger, problem, sign
 
 CLIENTS = 32
@@ -55,6 +59,8 @@ def test_32_clients_on_the_same_lots_never_fork_lose_or_duplicate(
     with httpx.Client(base_url=server) as client:
         ledger = Ledger(client=client)
         geo = ledger.partner("kumasi-geo", "explorer")
+        auditor = ledger.partner("sh-audit", "auditor")
+        log_key = NoteVerifier.parse(client.get("/v1/log/key").text)
         lots = [f"LOT-{i}" for i in range(LOTS)]
         for lot in lots:
             ledger.post(geo, lot, "exploration", "site_registered", {"form": "deposit"})
@@ -81,7 +87,29 @@ def test_32_clients_on_the_same_lots_never_fork_lose_or_duplicate(
     assert sum(row.n for row in per_lot) == LOTS + len(jobs)
     assert all(row.top == row.n - 1 for row in per_lot)
     assert len(set(numbers)) == len(numbers)  # nothing appended twice
-    with httpx.Client(base_url=server) as client:
+    with httpx.Client(base_url=server, timeout=60) as client:
         for lot in lots:
             report = client.post(f"/v1/lots/{lot}/verify").json()
             assert report["ok"] is True, report["failures"]
+        # Every checkpoint the workers signed while the clients raced extends the one before.
+        client.get("/v1/log/checkpoint")
+        with engine.connect() as conn:
+            sizes = list(conn.execute(text("SELECT size FROM checkpoints ORDER BY size")).scalars())
+        assert len(sizes) > 2
+        assert sizes[-1] == len(seqs)
+        notes = [
+            open_checkpoint(client.get(f"/v1/log/checkpoints/{size}").text, log_key)
+            for size in sizes
+        ]
+        for old, new in itertools.pairwise(n for n in notes if n.size > 0):
+            answer = client.get(f"/v1/log/proof/consistency?from={old.size}&to={new.size}").json()
+            verify_consistency(
+                old_size=old.size,
+                new_size=new.size,
+                old_root=old.root,
+                new_root=new.root,
+                proof=[base64.b64decode(p) for p in answer["proof"]],
+            )
+        audit = client.post("/v1/log/audit", headers=auditor.auth).json()
+        assert audit["ok"] is True, audit["failures"][:5]
+        assert audit["entries"] == len(seqs)

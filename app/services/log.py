@@ -80,6 +80,10 @@ def issue_checkpoint(ctx: LedgerContext, *, force: bool = False) -> CheckpointRo
     Runs under the sequencer lock, so a checkpoint's size is exactly the number
     of entries committed and two workers never sign two roots for one size.
     """
+    with read_transaction(ctx.engine) as conn:
+        latest = repository.latest_checkpoint(conn)
+        if latest is not None and latest.size == repository.next_seq(conn):
+            return latest  # nothing new: no need to queue for the sequencer lock
     with write_transaction(ctx.engine) as conn:
         size = repository.next_seq(conn)
         latest = repository.latest_checkpoint(conn)

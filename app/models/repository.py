@@ -9,9 +9,10 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import Connection, TextClause, bindparam, func, insert, select, text, update
 
 from app.domain.rules import LotState
 from app.ledger.merkle import NodeId
@@ -289,14 +290,24 @@ def registry_entries(conn: Connection, *, key_ids: set[str]) -> list[LedgerEntry
     return [_entry(row) for row in rows]
 
 
+@lru_cache(maxsize=128)
+def _nodes_query(count: int) -> TextClause:
+    # One OR of primary-key lookups: SQLite seeks the index for each pair (it would
+    # scan the table for a row-value IN), and a query per count is compiled once.
+    pairs = " OR ".join(f"(level = :l{i} AND idx = :i{i})" for i in range(count))
+    return text(f"SELECT level, idx, hash FROM tree_nodes WHERE {pairs}")  # noqa: S608 (ints only)
+
+
 def tree_nodes_by_id(conn: Connection, ids: set[NodeId]) -> dict[NodeId, bytes]:
     """The stored perfect subtrees among ``ids`` (one query)."""
     if not ids:
         return {}
-    query = select(tree_nodes.c.level, tree_nodes.c.idx, tree_nodes.c.hash).where(
-        tuple_(tree_nodes.c.level, tree_nodes.c.idx).in_(sorted(ids))
-    )
-    return {(row.level, row.idx): bytes(row.hash) for row in conn.execute(query)}
+    params: dict[str, int] = {}
+    for i, (level, index) in enumerate(sorted(ids)):
+        params[f"l{i}"] = level
+        params[f"i{i}"] = index
+    rows = conn.execute(_nodes_query(len(ids)), params)
+    return {(row.level, row.idx): bytes(row.hash) for row in rows}
 
 
 def _checkpoint(row: Any) -> CheckpointRow:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from app.db import read_transaction, write_transaction
+from app.db import read_transaction, single_read, write_transaction
 from app.ledger import merkle
 from app.ledger.note import Checkpoint, NoteVerifier, format_checkpoint, sign_note
 from app.models import repository
@@ -125,6 +125,10 @@ def stored_checkpoint(ctx: LedgerContext, size: int) -> CheckpointRow:
     return checkpoint
 
 
+# Proofs read without a transaction: stored tree nodes never change, so once the
+# size is checked against the tree every node a proof needs exists and stays.
+
+
 def _tree_size(conn: Connection) -> int:
     return repository.next_seq(conn)
 
@@ -155,7 +159,7 @@ def entry(ctx: LedgerContext, index: int) -> dict[str, Any]:
 
 def inclusion(ctx: LedgerContext, *, index: int, size: int) -> dict[str, Any]:
     """RFC 9162 §2.1.3 inclusion proof of leaf ``index`` in the tree of ``size``."""
-    with read_transaction(ctx.engine) as conn:
+    with single_read(ctx.engine) as conn:
         _check_size(conn, size, "size")
         get = _getter(conn, merkle.nodes_for_inclusion(index, size) | merkle.nodes_for_root(size))
         proof = merkle.inclusion_proof(index, size, get)
@@ -165,7 +169,7 @@ def inclusion(ctx: LedgerContext, *, index: int, size: int) -> dict[str, Any]:
 
 def consistency(ctx: LedgerContext, *, old: int, new: int) -> dict[str, Any]:
     """RFC 9162 §2.1.4 consistency proof between two tree sizes."""
-    with read_transaction(ctx.engine) as conn:
+    with single_read(ctx.engine) as conn:
         _check_size(conn, new, "to")
         wanted = (
             merkle.nodes_for_consistency(old, new)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -13,16 +14,18 @@ from app.ledger.errors import InvalidSignature
 from app.ledger.events import Event
 from app.ledger.hashing import sha256_hex
 from app.ledger.keys import PublicKey, SigningKey, b64decode_strict, b64encode
-from app.ledger.records import receipt_bytes
+from app.ledger.merkle import leaf_hash, reference_root, verify_inclusion
+from app.ledger.note import Checkpoint, NoteVerifier, format_checkpoint, open_checkpoint, sign_note
+from app.ledger.records import leaf_bytes, receipt_bytes
 
 PROTOCOL = Path(__file__).resolve().parent.parent / "docs" / "PROTOCOL.md"
-BLOCK = re.compile(r"<!-- vector ([a-z-]+) -->\n```[a-z]*\n(.*?)\n```", re.DOTALL)
+BLOCK = re.compile(r"<!-- vector ([a-z0-9-]+) -->\n```[a-z]*\n(.*?)\n```", re.DOTALL)
 
 
 @pytest.fixture(scope="module")
 def vectors() -> dict[str, str]:
     found = dict(BLOCK.findall(PROTOCOL.read_text(encoding="utf-8")))
-    assert len(found) == 15, sorted(found)
+    assert len(found) == 23, sorted(found)
     return found
 
 
@@ -51,7 +54,7 @@ def test_event_canonical_bytes_hash_and_signature(vectors: dict[str, str]) -> No
 
 def test_receipt_vector(vectors: dict[str, str]) -> None:
     message = receipt_bytes(
-        seq=2,
+        seq=1,
         kind="event",
         entry_hash=vectors["event-hash"],
         recorded_at="2024-03-04T09:00:01.000000Z",
@@ -61,7 +64,7 @@ def test_receipt_vector(vectors: dict[str, str]) -> None:
     signature = b64decode_strict(vectors["receipt-signature"], field="receipt")
     service.verify(message, signature, what="receipt vector")
     with pytest.raises(InvalidSignature):
-        service.verify(message.replace(b'"seq":2', b'"seq":3'), signature, what="moved receipt")
+        service.verify(message.replace(b'"seq":1', b'"seq":2'), signature, what="moved receipt")
 
 
 def test_key_record_vector(vectors: dict[str, str]) -> None:
@@ -80,3 +83,49 @@ def test_a_flipped_bit_in_the_signed_bytes_fails(vectors: dict[str, str]) -> Non
         PublicKey.from_b64(vectors["partner-public"]).verify(
             bytes(canonical), signature, what="flipped"
         )
+
+
+def test_log_vectors(vectors: dict[str, str]) -> None:
+    service = SigningKey.from_seed(bytes.fromhex(vectors["service-seed"]))
+    leaves = [
+        leaf_bytes(
+            seq=0,
+            kind="key",
+            entry_hash=vectors["key-record-hash"],
+            signature=vectors["key-record-signature"],
+            signer=vectors["service-key-id"],
+            recorded_at="2024-03-01T00:00:00.000000Z",
+        ),
+        leaf_bytes(
+            seq=1,
+            kind="event",
+            entry_hash=vectors["event-hash"],
+            signature=vectors["event-signature"],
+            signer=vectors["partner-key-id"],
+            recorded_at="2024-03-04T09:00:01.000000Z",
+        ),
+    ]
+    for index, leaf in enumerate(leaves):
+        assert leaf.decode() == vectors[f"leaf-{index}-bytes"]
+        assert leaf_hash(leaf).hex() == vectors[f"leaf-{index}-hash"]
+    root = reference_root(leaves)
+    assert root.hex() == vectors["tree-2-root"]
+    verifier = NoteVerifier.of("goldtrail.example/log", service.public)
+    assert str(verifier) == vectors["log-verifier-key"]
+    note = vectors["checkpoint-2"] + "\n"
+    assert (
+        sign_note(
+            format_checkpoint(Checkpoint("goldtrail.example/log", 2, root)),
+            name="goldtrail.example/log",
+            key=service,
+        )
+        == note
+    )
+    assert open_checkpoint(note, NoteVerifier.parse(vectors["log-verifier-key"])).root == root
+    verify_inclusion(
+        leaf=leaf_hash(leaves[1]),
+        index=1,
+        size=2,
+        proof=[base64.b64decode(vectors["inclusion-1-2"])],
+        root_hash=root,
+    )

@@ -90,8 +90,13 @@ class Event:
         return parse_timestamp(self.occurred_at, field="event.occurred_at")
 
     @classmethod
-    def from_json(cls, obj: object, *, path: str = "event") -> Event:
-        """Validate an event's shape and vocabulary; raise FieldError naming the field."""
+    def from_json(
+        cls, obj: object, *, path: str = "event", canonical: bytes | None = None
+    ) -> Event:
+        """Validate an event's shape and vocabulary; raise FieldError naming the field.
+
+        ``canonical`` may pass ``JCS(obj)`` when the caller has already computed it.
+        """
         if not isinstance(obj, dict):
             raise FieldError(path, "must be a JSON object")
         unknown = sorted(set(obj) - _MEMBERS)
@@ -123,7 +128,8 @@ class Event:
         prev = obj["prev"]
         if prev is not None and not is_hash(prev):
             raise FieldError(f"{path}.prev", "must be null or a 64-character lowercase hex SHA-256")
-        canonical = canonical_bytes(obj)
+        if canonical is None:
+            canonical = canonical_bytes(obj)
         return cls(
             lot=lot,
             partner=partner,

@@ -92,21 +92,20 @@ class ChainChecker:
         return []
 
     @staticmethod
-    def _hash(entry: LedgerEntry) -> tuple[str, list[str]]:
-        entry_hash = sha256_hex(canonical_bytes(entry.body))
+    def _hash(entry: LedgerEntry, canonical: bytes) -> tuple[str, list[str]]:
+        entry_hash = sha256_hex(canonical)
         if entry_hash == entry.hash:
             return entry_hash, []
         return entry_hash, [f"hash: body hashes to {entry_hash[:16]}…, stored {entry.hash[:16]}…"]
 
     def registry(self, entry: LedgerEntry) -> list[str]:
         """Check a partner, key or revocation record; remember valid keys and revocations."""
-        entry_hash, problems = self._hash(entry)
+        canonical = canonical_bytes(entry.body)
+        entry_hash, problems = self._hash(entry, canonical)
         if entry.body.get("type") != ENTRY_KINDS[entry.kind]:
             problems.append(f"type: body type does not match kind {entry.kind}")
         try:
-            self.service_key.verify(
-                canonical_bytes(entry.body), entry.signature_bytes(), what="registry record"
-            )
+            self.service_key.verify(canonical, entry.signature_bytes(), what="registry record")
         except LedgerError as exc:
             problems.append(f"signature: {exc}")
         problems += self._receipt(entry, entry_hash)
@@ -129,11 +128,12 @@ class ChainChecker:
 
     def event(self, entry: LedgerEntry, *, lot: str, lot_seq: int) -> list[str]:
         """Check an event as position ``lot_seq`` of ``lot``'s chain."""
-        entry_hash, problems = self._hash(entry)
+        canonical = canonical_bytes(entry.body)
+        entry_hash, problems = self._hash(entry, canonical)
         head = self.heads.get(lot)
         self.heads[lot] = _Head(entry_hash, lot_seq, entry.seq)
         try:
-            event = Event.from_json(entry.body, path="body")
+            event = Event.from_json(entry.body, path="body", canonical=canonical)
         except FieldError as exc:
             return [*problems, f"shape: {exc}"]
         if event.lot != lot:

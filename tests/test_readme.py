@@ -56,6 +56,9 @@ def test_readme_walkthrough_runs(server: str, tmp_path: Path) -> None:
     refused = json.loads(next(line for line in lines if '"code":"stage.closed"' in line))
     assert refused["status"] == 409
     assert "chain verified" in result.stdout
-    assert result.stdout.count("✓ event #") == 12
+    assert result.stdout.count("✓ event #") == 24  # verified twice: pinned key, then log key
+    assert result.stdout.count("✓ in log") == 20  # 12 events, 4 keys, 4 partners
+    assert "receipt verified" in result.stdout
+    assert "✓ size 20 is consistent with the kept size 8" in result.stdout
     export = json.loads((work / "demo" / "export.json").read_text())
     assert len(export["events"]) == 12

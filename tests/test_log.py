@@ -281,3 +281,28 @@ def test_the_audit_finds_removed_entries(
     assert "entries were removed" in result.output
     saved = json.loads((tmp_path / "audit.json").read_text())
     assert saved["failure_count"] == report["failure_count"]
+
+
+def test_a_receipt_waits_for_the_next_checkpoint(settings: Any, engine: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    slow = settings.model_copy(update={"checkpoint_interval_seconds": 3600})
+    with TestClient(create_app(slow), raise_server_exceptions=False) as client:
+        ledger = Ledger(client=client, engine=engine)
+        geo = ledger.partner("kumasi-geo", "explorer")
+        first = open_checkpoint(
+            client.get("/v1/log/checkpoint").text,
+            NoteVerifier.parse(client.get("/v1/log/key").text),
+        )
+        accepted = deposit(ledger, geo, "LOT-1").json()
+        waiting = client.get(f"/v1/log/receipts/{accepted['seq']}")
+        answer = problem(waiting, 503)
+        assert answer["code"] == "log.not_yet_checkpointed"
+        assert waiting.headers["retry-after"] == "3600"
+        again = open_checkpoint(
+            client.get("/v1/log/checkpoint").text,
+            NoteVerifier.parse(client.get("/v1/log/key").text),
+        )
+        assert again == first  # at most one checkpoint per interval

@@ -33,7 +33,6 @@ from app.db import make_engine, write_transaction
 from app.domain.rules import LotState
 from app.keystore import load_or_create_secrets
 from app.ledger import merkle
-from app.ledger.canonical import canonical_bytes
 from app.ledger.events import EVENT_TYPE, Event
 from app.ledger.keys import SigningKey
 from app.migrate import upgrade

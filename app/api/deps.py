@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Annotated, Any, TypeVar
 
@@ -11,9 +11,8 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection
 
-from app.db import read_transaction, single_read
+from app.db import single_read
 from app.ledger.canonical import parse_strict
 from app.models import repository
 from app.models.repository import PartnerRow
@@ -28,7 +27,6 @@ __all__ = [
     "JsonBodyDep",
     "OptionalCaller",
     "PartnerDep",
-    "ReadConnDep",
     "ReaderDep",
     "json_body",
     "model_body",
@@ -44,14 +42,6 @@ async def get_context(request: Request) -> LedgerContext:
 
 
 ContextDep = Annotated[LedgerContext, Depends(get_context)]
-
-
-def get_read_connection(ctx: ContextDep) -> Iterator[Connection]:
-    with read_transaction(ctx.engine) as conn:
-        yield conn
-
-
-ReadConnDep = Annotated[Connection, Depends(get_read_connection)]
 
 
 async def json_body(request: Request) -> Any:

@@ -9,7 +9,7 @@ the body (the partner for events, the service for registry records), and a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.ledger.canonical import canonical_bytes
@@ -124,6 +124,8 @@ class LedgerEntry:
     signer: str
     recorded_at: str
     receipt: str
+    stored: bytes | None = field(default=None, compare=False, repr=False)
+    """The body's bytes exactly as stored, when read from a database: what was signed."""
 
     @classmethod
     def issue(
@@ -159,7 +161,12 @@ class LedgerEntry:
 
     @property
     def body_bytes(self) -> bytes:
-        return canonical_bytes(self.body)
+        """The bytes to hash and verify: as stored if known, else ``JCS(body)``.
+
+        Stored bytes were canonical when written; verifying them as they are makes
+        any later edit show, even one that would not change the canonical form.
+        """
+        return self.stored if self.stored is not None else canonical_bytes(self.body)
 
     @property
     def leaf(self) -> bytes:

@@ -100,7 +100,7 @@ class ChainChecker:
 
     def registry(self, entry: LedgerEntry) -> list[str]:
         """Check a partner, key or revocation record; remember valid keys and revocations."""
-        canonical = canonical_bytes(entry.body)
+        canonical = entry.body_bytes
         entry_hash, problems = self._hash(entry, canonical)
         if entry.body.get("type") != ENTRY_KINDS[entry.kind]:
             problems.append(f"type: body type does not match kind {entry.kind}")
@@ -128,7 +128,7 @@ class ChainChecker:
 
     def event(self, entry: LedgerEntry, *, lot: str, lot_seq: int) -> list[str]:
         """Check an event as position ``lot_seq`` of ``lot``'s chain."""
-        canonical = canonical_bytes(entry.body)
+        canonical = entry.body_bytes
         entry_hash, problems = self._hash(entry, canonical)
         head = self.heads.get(lot)
         self.heads[lot] = _Head(entry_hash, lot_seq, entry.seq)

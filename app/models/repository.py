@@ -130,6 +130,7 @@ def _entry(row: Any) -> LedgerEntry:
         signer=row.signer,
         recorded_at=row.recorded_at,
         receipt=row.receipt,
+        stored=row.body.encode("utf-8"),
     )
 
 

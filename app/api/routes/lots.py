@@ -12,7 +12,6 @@ from app.api.deps import (
     ContextDep,
     JsonBodyDep,
     PartnerDep,
-    ReadConnDep,
     ReaderDep,
     in_database,
 )
@@ -104,11 +103,12 @@ async def post_event(
 @router.get("", response_model=LotPage, summary="Every lot, paged by id (auditors and admin)")
 def list_lots(
     _: ReaderDep,
-    conn: ReadConnDep,
+    ctx: ContextDep,
     after: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> LotPage:
-    rows = repository.list_lots(conn, after=after, limit=limit)
+    with read_transaction(ctx.engine) as conn:
+        rows = repository.list_lots(conn, after=after, limit=limit)
     return LotPage(
         lots=[LotOut.of(row) for row in rows],
         next_after=rows[-1].lot if len(rows) == limit else None,
@@ -116,8 +116,9 @@ def list_lots(
 
 
 @router.get("/{lot_id}", response_model=LotOut, summary="A lot's current state (public)")
-def get_lot(lot_id: LotId, conn: ReadConnDep) -> LotOut:
-    return LotOut.of(require_lot(conn, lot_id))
+def get_lot(lot_id: LotId, ctx: ContextDep) -> LotOut:
+    with read_transaction(ctx.engine) as conn:
+        return LotOut.of(require_lot(conn, lot_id))
 
 
 @router.get(
@@ -125,12 +126,13 @@ def get_lot(lot_id: LotId, conn: ReadConnDep) -> LotOut:
 )
 def list_events(
     lot_id: LotId,
-    conn: ReadConnDep,
+    ctx: ContextDep,
     after: Annotated[int, Query(ge=-1, le=2**31, description="last lot_seq already seen")] = -1,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> EventPage:
-    require_lot(conn, lot_id)
-    page = repository.events_of_lot(conn, lot_id, after=after, limit=limit)
+    with read_transaction(ctx.engine) as conn:
+        require_lot(conn, lot_id)
+        page = repository.events_of_lot(conn, lot_id, after=after, limit=limit)
     return EventPage(
         lot=lot_id,
         events=[EntryOut.of(entry) for _, entry in page],
@@ -151,5 +153,6 @@ def export(lot_id: LotId, ctx: ContextDep) -> dict[str, Any]:
 
 
 @router.post("/{lot_id}/verify", response_model=VerifyOut, summary="Verify the lot's chain now")
-def verify(lot_id: LotId, conn: ReadConnDep, ctx: ContextDep) -> Any:
-    return chains.verify_lot(conn, lot_id, service_key=ctx.service_key.public).to_json()
+def verify(lot_id: LotId, ctx: ContextDep) -> Any:
+    with read_transaction(ctx.engine) as conn:
+        return chains.verify_lot(conn, lot_id, service_key=ctx.service_key.public).to_json()

@@ -31,6 +31,7 @@ __all__ = [
     "entry",
     "inclusion",
     "issue_checkpoint",
+    "proofs_against",
     "receipt",
     "stored_checkpoint",
     "verifier",

@@ -64,6 +64,8 @@ def serve(
     console.print(
         f"service key: {secrets.service_key.public.b64} (id {secrets.service_key.public.key_id})"
     )
+    log_key = NoteVerifier.of(settings.log_origin, secrets.service_key.public)
+    console.print(f"log verifier key: {log_key}")
     if settings.admin_token is None:
         console.print(f"admin token: in [bold]{settings.admin_token_path}[/bold]")
     upgrade(settings.database_url)

@@ -274,6 +274,9 @@ def audit(
     report_file: Annotated[
         Path | None, typer.Option("--report", help="Write the full report as JSON here.")
     ] = None,
+    workers: Annotated[
+        int, typer.Option(help="Processes that verify signatures ahead (0: none).")
+    ] = os.cpu_count() or 1,
 ) -> None:
     """Audit the whole ledger in the configured database: every entry, node and checkpoint.
 
@@ -295,7 +298,11 @@ def audit(
             bar.update(task, completed=done, total=total)
 
         result = auditing.run(
-            engine, service_key=service_key, origin=settings.log_origin, progress=progress
+            engine,
+            service_key=service_key,
+            origin=settings.log_origin,
+            progress=progress,
+            workers=workers,
         )
     engine.dispose()
     if report_file is not None:

@@ -17,6 +17,7 @@ Run by hand:
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import tempfile
@@ -199,9 +200,16 @@ def main(
             n += 1
         log.issue_checkpoint(ctx, force=True)
         total = n + 2
-        t0 = time.perf_counter()
-        report = audit.run(engine, service_key=ctx.service_key.public, origin=settings.log_origin)
-        audit_seconds = time.perf_counter() - t0
+        audits = {}
+        for workers in (0, os.cpu_count() or 1):
+            t0 = time.perf_counter()
+            report = audit.run(
+                engine,
+                service_key=ctx.service_key.public,
+                origin=settings.log_origin,
+                workers=workers,
+            )
+            audits[workers] = (time.perf_counter() - t0, report)
         with engine.connect() as conn:
             size_bytes = _database_bytes(conn)
         engine.dispose()
@@ -214,9 +222,11 @@ def main(
     print(
         f"single-entry appends     {len(single) / sum(single):,.0f} entries/s, p50 {s50:.2f} ms, p99 {s99:.2f} ms"
     )
-    print(
-        f"audit                    {audit_seconds:.1f} s ({total / audit_seconds:,.0f} entries/s), ok={report.ok}, failures={report.failure_count}"
-    )
+    for workers, (seconds, report) in audits.items():
+        print(
+            f"audit, {workers} verifier processes  {seconds:.1f} s ({total / seconds:,.0f} entries/s), "
+            f"ok={report.ok}, failures={report.failure_count}"
+        )
     print(f"database bytes per entry {size_bytes / total:,.0f}")
     print("proof latency (ms) by tree size:")
     print("  size        incl p50  incl p99  cons p50  cons p99  hashes read  proof length")

@@ -251,6 +251,14 @@ def test_the_audit_passes_a_clean_ledger_and_names_every_tampering(
     assert ("hash", 5) in checks  # a rewritten stored hash...
     assert ("tree", 5) in checks  # ...changes the leaf, so the tree no longer matches it
     assert any(f["check"] == "checkpoint" for f in report["failures"])  # nor the signed roots
+    from app.ledger.keys import PublicKey
+    from app.services import audit
+
+    service_key = PublicKey.from_b64(client.get("/v1/service/key").json()["public_key"])
+    parallel = audit.run(
+        ledger.engine, service_key=service_key, origin="goldtrail.example/log", workers=2
+    )
+    assert parallel.to_json()["failures"] == report["failures"]  # same findings, in parallel
 
 
 def test_the_audit_finds_removed_entries(

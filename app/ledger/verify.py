@@ -78,14 +78,24 @@ class ChainChecker:
         self.service_key = service_key
         self.keys: dict[str, KeyState] = {}
         self.heads: dict[str, _Head] = {}
+        self.prechecked: set[tuple[bytes, bytes, bytes]] = set()
+        """(public key, signature, message) triples already verified elsewhere, for speed."""
+
+    def _verify(self, key: PublicKey, message: bytes, signature: bytes, *, what: str) -> None:
+        if (key.raw, signature, message) in self.prechecked:
+            return
+        key.verify(message, signature, what=what)
 
     def _receipt(self, entry: LedgerEntry, entry_hash: str) -> list[str]:
         message = receipt_bytes(
             seq=entry.seq, kind=entry.kind, entry_hash=entry_hash, recorded_at=entry.recorded_at
         )
         try:
-            self.service_key.verify(
-                message, entry.receipt_signature(), what=f"receipt of seq {entry.seq}"
+            self._verify(
+                self.service_key,
+                message,
+                entry.receipt_signature(),
+                what=f"receipt of seq {entry.seq}",
             )
         except LedgerError as exc:
             return [f"receipt: {exc}"]
@@ -105,7 +115,9 @@ class ChainChecker:
         if entry.body.get("type") != ENTRY_KINDS[entry.kind]:
             problems.append(f"type: body type does not match kind {entry.kind}")
         try:
-            self.service_key.verify(canonical, entry.signature_bytes(), what="registry record")
+            self._verify(
+                self.service_key, canonical, entry.signature_bytes(), what="registry record"
+            )
         except LedgerError as exc:
             problems.append(f"signature: {exc}")
         problems += self._receipt(entry, entry_hash)
@@ -163,8 +175,11 @@ class ChainChecker:
         if invalid:
             problems.append(f"key: {invalid}")
         try:
-            state.public_key.verify(
-                event.canonical, entry.signature_bytes(), what=f"event by {event.partner}"
+            self._verify(
+                state.public_key,
+                event.canonical,
+                entry.signature_bytes(),
+                what=f"event by {event.partner}",
             )
         except LedgerError as exc:
             problems.append(f"signature: {exc}")

@@ -166,6 +166,26 @@ def _check_checkpoint(
         report.fail("checkpoint", "the signed note does not state this size and root", size=size)
 
 
+Chunk = list[tuple[LedgerEntry, str | None, int | None]]
+
+
+def _chunks(entries: Iterator[tuple[LedgerEntry, str | None, int | None]]) -> Iterator[Chunk]:
+    while chunk := list(itertools.islice(entries, CHUNK)):
+        yield chunk
+
+
+def _one_ahead(
+    chunks: Iterator[Chunk], start: Callable[[Chunk], Callable[[], set[Any]]]
+) -> Iterator[tuple[Chunk, Callable[[], set[Any]]]]:
+    """Yield each chunk with its started work, starting the next chunk's work first."""
+    pending: deque[tuple[Chunk, Callable[[], set[Any]]]] = deque()
+    for chunk in chunks:
+        pending.append((chunk, start(chunk)))
+        if len(pending) > 1:
+            yield pending.popleft()
+    yield from pending
+
+
 def _signature_tasks(
     chunk: list[tuple[LedgerEntry, str | None, int | None]],
     service_key: PublicKey,
@@ -233,7 +253,7 @@ def run(
     progress: Callable[[int, int], None] | None = None,
     workers: int = 0,
 ) -> AuditReport:
-    """Audit everything; ``progress(done, total)`` is called every 1,000 entries.
+    """Audit everything; ``progress(done, total)`` is called after every chunk of entries.
 
     With ``workers`` > 0, signatures are verified ahead of the sequential checks in
     that many processes (the checks and their results are the same either way).
@@ -252,40 +272,17 @@ def run(
             checkpoints = _Peek(repository.iter_checkpoints(conn))
             while checkpoints.head is not None and checkpoints.head.size == 0:
                 _check_checkpoint(report, next(checkpoints), EMPTY_ROOT, verifier)
-            pending: deque[tuple[list[Any], Callable[[], set[Any]]]] = deque()
-            entries = repository.iter_entries(conn)
-            while chunk := list(itertools.islice(entries, CHUNK)):
-                pending.append((chunk, _prechecked(pool, chunk, service_key, key_hints, workers)))
-                if len(pending) > 1:
-                    _audit_chunk(
-                        report,
-                        checker,
-                        tree,
-                        nodes,
-                        checkpoints,
-                        verifier,
-                        *pending.popleft(),
-                        progress,
-                        total,
-                    )
-            while pending:
-                _audit_chunk(
-                    report,
-                    checker,
-                    tree,
-                    nodes,
-                    checkpoints,
-                    verifier,
-                    *pending.popleft(),
-                    progress,
-                    total,
-                )
+            chunks = _chunks(repository.iter_entries(conn))
+            for chunk, prechecked in _one_ahead(
+                chunks, lambda c: _prechecked(pool, c, service_key, key_hints, workers)
+            ):
+                _audit_chunk(report, checker, tree, nodes, checkpoints, verifier, chunk, prechecked)
+                if progress is not None:
+                    progress(report.entries, total)
             _finish(report, checker, tree, nodes, checkpoints, conn)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    if progress is not None:
-        progress(report.entries, total)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -297,10 +294,8 @@ def _audit_chunk(
     nodes: _Peek[tuple[int, NodeId, bytes]],
     checkpoints: _Peek[CheckpointRow],
     verifier: NoteVerifier,
-    chunk: list[tuple[LedgerEntry, str | None, int | None]],
+    chunk: Chunk,
     prechecked: Callable[[], set[tuple[bytes, bytes, bytes]]],
-    progress: Callable[[int, int], None] | None,
-    total: int,
 ) -> None:
     checker.prechecked = prechecked()
     for entry, lot, lot_seq in chunk:
@@ -314,8 +309,6 @@ def _audit_chunk(
         _check_nodes(report, nodes, entry.seq, completed)
         while checkpoints.head is not None and checkpoints.head.size <= tree.size:
             _check_checkpoint(report, next(checkpoints), tree.root(), verifier)
-        if progress is not None and report.entries % 1000 == 0:
-            progress(report.entries, total)
     checker.prechecked = set()
 
 

@@ -25,7 +25,6 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     clock_skew_seconds: int = Field(default=300, ge=0)
     assay_tolerance: Decimal = Field(default=Decimal("0.001"), ge=0, le=Decimal("0.05"))
-    page_limit_max: int = Field(default=500, ge=1)
     threads: int = Field(default=8, ge=1, le=64)
     log_origin: str = Field(
         default="goldtrail.example/log",

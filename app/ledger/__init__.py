@@ -7,10 +7,8 @@ SQLAlchemy, so a holder of an export can verify it offline with this package alo
 from app.ledger.canonical import canonical_bytes, decimal_of, parse_strict
 from app.ledger.errors import (
     CanonicalizationError,
-    ChainBroken,
     FieldError,
     InvalidSignature,
-    KeyNotValid,
     LedgerError,
     MalformedInput,
 )
@@ -27,12 +25,10 @@ __all__ = [
     "EXPORT_FORMAT",
     "STAGES",
     "CanonicalizationError",
-    "ChainBroken",
     "Check",
     "Event",
     "FieldError",
     "InvalidSignature",
-    "KeyNotValid",
     "LedgerEntry",
     "LedgerError",
     "MalformedInput",

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 __all__ = [
     "CanonicalizationError",
-    "ChainBroken",
     "FieldError",
     "InvalidSignature",
-    "KeyNotValid",
     "LedgerError",
     "MalformedInput",
 ]
@@ -44,22 +42,3 @@ class InvalidSignature(LedgerError):
     def __init__(self, what: str) -> None:
         super().__init__(f"signature does not verify: {what}")
         self.what = what
-
-
-class KeyNotValid(LedgerError):
-    """The signing key is unknown, belongs to someone else, or was revoked."""
-
-    def __init__(self, key_id: str, reason: str) -> None:
-        super().__init__(f"key {key_id}: {reason}")
-        self.key_id = key_id
-        self.reason = reason
-
-
-class ChainBroken(LedgerError):
-    """A lot's chain does not link: ``lot``, position ``lot_seq`` and what broke."""
-
-    def __init__(self, lot: str, lot_seq: int, reason: str) -> None:
-        super().__init__(f"lot {lot} event #{lot_seq}: {reason}")
-        self.lot = lot
-        self.lot_seq = lot_seq
-        self.reason = reason

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 
-from app.ledger.canonical import canonical_bytes
 from app.ledger.errors import FieldError, LedgerError
 from app.ledger.hashing import sha256_hex
 from app.ledger.note import NoteVerifier, open_checkpoint
@@ -54,7 +53,7 @@ def verify_receipt(doc: object, *, log_key: NoteVerifier) -> Report:
         report.checks.append(
             Check("receipt", False, "tree_size or index disagree with the checkpoint or entry")
         )
-    entry_hash = sha256_hex(canonical_bytes(entry.body))
+    entry_hash = sha256_hex(entry.body_bytes)
     report.checks.append(
         Check(
             "entry hash",

@@ -16,7 +16,6 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
-from app.ledger.canonical import canonical_bytes
 from app.ledger.errors import FieldError, LedgerError
 from app.ledger.events import Event
 from app.ledger.hashing import sha256_hex
@@ -203,7 +202,7 @@ def verify_in_checkpoint(
     entry: LedgerEntry, proof: list[bytes], checkpoint: Checkpoint
 ) -> str | None:
     """None if ``entry`` is the leaf at its ``seq`` in the checkpointed tree, else why not."""
-    entry_hash = sha256_hex(canonical_bytes(entry.body))
+    entry_hash = sha256_hex(entry.body_bytes)
     leaf = leaf_bytes(
         seq=entry.seq,
         kind=entry.kind,

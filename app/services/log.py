@@ -130,12 +130,8 @@ def stored_checkpoint(ctx: LedgerContext, size: int) -> CheckpointRow:
 # size is checked against the tree every node a proof needs exists and stays.
 
 
-def _tree_size(conn: Connection) -> int:
-    return repository.next_seq(conn)
-
-
 def _check_size(conn: Connection, size: int, field: str) -> None:
-    current = _tree_size(conn)
+    current = repository.next_seq(conn)
     if size > current:
         raise NotFound(
             "log.beyond_tree",
@@ -203,7 +199,7 @@ def receipt(ctx: LedgerContext, index: int) -> dict[str, Any]:
     checkpoint = issue_checkpoint(ctx)
     if checkpoint.size <= index:
         with read_transaction(ctx.engine) as conn:
-            exists = index < _tree_size(conn)
+            exists = index < repository.next_seq(conn)
         if not exists:
             raise NotFound("log.no_entry", f"the log has no entry {index}", field="index")
         raise NotYet(

@@ -65,7 +65,9 @@ def signed_chain(partner: str, key: SigningKey, lot: str, length: int) -> list[d
             "stage": "exploration",
             "action": "site_registered" if i == 0 else "impact_assessed",
             "occurred_at": (start + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "data": {"form": "deposit"} if i == 0 else {"assessment": i, "water_m3": 12.5},
+            "data": {"form": "deposit"}
+            if i == 0
+            else {"note": f"assessment {i}", "water_m3": 12.5},
             "prev": prev,
         }
         parsed = Event.from_json(event)

@@ -95,8 +95,8 @@ def test_a_repeated_post_is_idempotent(ledger: Ledger) -> None:
 def test_a_stale_prev_gets_409_with_the_current_head(ledger: Ledger) -> None:
     geo = ledger.partner("kumasi-geo", "explorer")
     first = deposit(ledger, geo, "LOT-1").json()
-    one = ledger.event(geo, "LOT-1", "exploration", "permit_granted", {"n": 1})
-    two = ledger.event(geo, "LOT-1", "exploration", "impact_assessed", {"n": 2})
+    one = ledger.event(geo, "LOT-1", "exploration", "permit_granted", {"note": "n1"})
+    two = ledger.event(geo, "LOT-1", "exploration", "impact_assessed", {"note": "n2"})
     assert one["prev"] == two["prev"] == first["hash"]
     assert (
         ledger.client.post(

@@ -20,7 +20,9 @@ def geo(ledger: Ledger) -> Actor:
 
 
 def _valid(ledger: Ledger, geo: Actor) -> dict[str, Any]:
-    return sign(ledger.event(geo, "LOT-1", "exploration", "permit_granted", {"n": 1}), geo.key)
+    return sign(
+        ledger.event(geo, "LOT-1", "exploration", "permit_granted", {"note": "n1"}), geo.key
+    )
 
 
 def _nested(depth: int) -> dict[str, Any]:

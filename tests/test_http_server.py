@@ -41,7 +41,7 @@ def _post_until_accepted(url: str, geo: Actor, lot: str, n: int) -> int:
     with httpx.Client(base_url=url, timeout=30) as client:
         ledger = Ledger(client=client)
         for attempt in range(1, 200):
-            event = ledger.event(geo, lot, "exploration", "impact_assessed", {"n": n})
+            event = ledger.event(geo, lot, "exploration", "impact_assessed", {"note": f"n{n}"})
             response = client.post(
                 f"/v1/lots/{lot}/events", json=sign(event, geo.key), headers=geo.auth
             )

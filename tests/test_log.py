@@ -33,7 +33,7 @@ def logged(ledger: Ledger) -> dict[str, Any]:
     auditor = ledger.partner("sh-audit", "auditor")
     deposit(ledger, geo, "LOT-1")
     for n in range(6):
-        ledger.post(geo, "LOT-1", "exploration", "impact_assessed", {"n": n})
+        ledger.post(geo, "LOT-1", "exploration", "impact_assessed", {"note": f"n{n}"})
     key = ledger.client.get("/v1/log/key").text.strip()
     return {"geo": geo, "auditor": auditor, "key": key, "verifier": NoteVerifier.parse(key)}
 
@@ -91,7 +91,7 @@ def test_every_checkpoint_is_kept_and_consistent_with_the_next(
 ) -> None:
     sizes = []
     for n in range(3):
-        ledger.post(logged["geo"], "LOT-1", "exploration", "permit_granted", {"n": n})
+        ledger.post(logged["geo"], "LOT-1", "exploration", "permit_granted", {"note": f"n{n}"})
         sizes.append(
             open_checkpoint(ledger.client.get("/v1/log/checkpoint").text, logged["verifier"]).size
         )
@@ -235,8 +235,8 @@ def test_the_audit_passes_a_clean_ledger_and_names_every_tampering(
     tamper(
         ledger.engine,
         "UPDATE ledger_entries SET body = REPLACE(body, :old, :new) WHERE seq = 8",
-        old='"n":3',
-        new='"n":4',
+        old='"note":"n3"',
+        new='"note":"n4"',
     )
     tamper(ledger.engine, "UPDATE ledger_entries SET hash = :h WHERE seq = 5", h="ab" * 32)
     tamper(

@@ -70,7 +70,7 @@ def test_monitor_follows_an_honest_log_and_catches_a_rewritten_one(
         assert code == 0, output
         first = state.read_text()
         for n in range(3):
-            ledger.post(geo, "LOT-1", "exploration", "impact_assessed", {"n": n})
+            ledger.post(geo, "LOT-1", "exploration", "impact_assessed", {"note": f"n{n}"})
         code, output = _monitor(server, state, key)
         assert code == 0, output
         assert "is consistent with the kept size 3" in output
@@ -91,7 +91,7 @@ def test_monitor_follows_an_honest_log_and_catches_a_rewritten_one(
             h=sha256_hex(forged),
         )
         _rebuild_tree(engine)
-        ledger.post(geo, "LOT-1", "exploration", "permit_granted", {"late": True}, expect=None)
+        ledger.post(geo, "LOT-1", "exploration", "permit_granted", {"note": "late"}, expect=None)
         code, output = _monitor(server, state, key)
         assert code == 1
         assert "a fork" in output
@@ -105,7 +105,7 @@ def test_monitor_catches_a_log_that_shrank(server: str, engine: Engine, tmp_path
         geo = ledger.partner("kumasi-geo", "explorer")
         deposit(ledger, geo, "LOT-1")
         for n in range(3):
-            ledger.post(geo, "LOT-1", "exploration", "impact_assessed", {"n": n})
+            ledger.post(geo, "LOT-1", "exploration", "impact_assessed", {"note": f"n{n}"})
         key = client.get("/v1/log/key").text.strip()
         assert _monitor(server, state, key)[0] == 0
         tamper(

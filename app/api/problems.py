@@ -105,6 +105,7 @@ async def _rule(request: Request, exc: Exception) -> JSONResponse:
         detail=str(exc),
         errors=[{"field": exc.field, "reason": exc.reason}],
         rule=exc.rule,
+        **({"numbers": exc.numbers} if exc.numbers else {}),
     )
 
 

@@ -18,18 +18,27 @@ from app.domain.vocabulary import ACTION_ROLES, GENESIS_ACTIONS, PRODUCTION_RANK
 from app.ledger.errors import FieldError, LedgerError
 from app.ledger.events import PARTNER_ID, Event, parse_timestamp
 
-__all__ = ["LotState", "RuleViolation", "apply_event"]
+__all__ = ["LotState", "RuleViolation", "apply_event", "check_role", "check_time"]
 
 
 class RuleViolation(LedgerError):
     """A domain rule refuses the event. ``rule`` is a stable dotted code."""
 
-    def __init__(self, rule: str, reason: str, *, field: str = "event", status: int = 422) -> None:
+    def __init__(
+        self,
+        rule: str,
+        reason: str,
+        *,
+        field: str = "event",
+        status: int = 422,
+        numbers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{rule}: {reason}")
         self.rule = rule
         self.reason = reason
         self.field = field
         self.status = status
+        self.numbers = numbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +56,8 @@ class LotState:
     last_occurred_at: str
     head: str
     length: int
+    consumed_by: str | None = None
+    """Hash of the transformation that took all of the lot's gold, if one did."""
 
     @property
     def fine_gold_g(self) -> Decimal | None:
@@ -54,49 +65,59 @@ class LotState:
 
     @property
     def closed(self) -> bool:
-        return self.stage == "sale"
+        return self.stage == "sale" or self.consumed_by is not None
+
+    @property
+    def closed_rule(self) -> str:
+        return "stage.closed" if self.consumed_by is None else "lot.closed"
+
+    def why_closed(self) -> str:
+        if self.consumed_by is not None:
+            return (
+                f"lot {self.lot} was fully consumed by {self.last_action} "
+                f"(entry {self.consumed_by[:16]}…, {self.last_occurred_at}); it accepts no "
+                "further events"
+            )
+        return f"lot {self.lot} was sold ({self.last_action}); it accepts no further events"
 
 
-def _check_role(event: Event, roles: Set[str]) -> None:
-    allowed = ACTION_ROLES[event.action]
+def check_role(action: str, partner: str, roles: Set[str], *, field: str) -> None:
+    allowed = ACTION_ROLES[action]
     if not allowed & set(roles):
         raise RuleViolation(
             "role.not_permitted",
-            f"{event.action} may be posted by {', '.join(sorted(allowed))}; "
-            f"{event.partner} is {', '.join(sorted(roles)) or 'without a role'}",
-            field="event.action",
+            f"{action} may be posted by {', '.join(sorted(allowed))}; "
+            f"{partner} is {', '.join(sorted(roles)) or 'without a role'}",
+            field=field,
             status=403,
         )
 
 
-def _check_time(event: Event, state: LotState | None, now: datetime, skew: timedelta) -> None:
-    occurred = event.occurred
+def check_time(
+    occurred_at: str, state: LotState | None, now: datetime, skew: timedelta, *, field: str
+) -> None:
+    occurred = parse_timestamp(occurred_at, field=field)
     if occurred > now + skew:
         raise RuleViolation(
             "time.future",
-            f"occurred_at {event.occurred_at} is more than {int(skew.total_seconds())} s ahead "
+            f"occurred_at {occurred_at} is more than {int(skew.total_seconds())} s ahead "
             "of the service clock",
-            field="event.occurred_at",
+            field=field,
         )
     if state is not None:
         last = parse_timestamp(state.last_occurred_at, field="lot.last_occurred_at")
         if occurred < last:
             raise RuleViolation(
                 "time.order",
-                f"occurred_at {event.occurred_at} is before the lot's last event "
+                f"occurred_at {occurred_at} is before lot {state.lot}'s last event "
                 f"({state.last_occurred_at})",
-                field="event.occurred_at",
+                field=field,
             )
 
 
 def _check_stage(event: Event, state: LotState) -> None:
     if state.closed:
-        raise RuleViolation(
-            "stage.closed",
-            f"lot {state.lot} was sold ({state.last_action}); it accepts no further events",
-            field="event.stage",
-            status=409,
-        )
+        raise RuleViolation(state.closed_rule, state.why_closed(), field="event.lot", status=409)
     if event.stage == "circulation":
         return
     if PRODUCTION_RANK[event.stage] < PRODUCTION_RANK[state.stage]:
@@ -197,7 +218,7 @@ def apply_event(
     assay_tolerance: Decimal = Decimal("0.001"),
 ) -> LotState:
     """The lot's state after ``event``; raises RuleViolation or FieldError if refused."""
-    _check_role(event, roles)
+    check_role(event.action, event.partner, roles, field="event.action")
     facts = read_facts(event.action, dict(event.data))
     if state is None:
         if event.action not in GENESIS_ACTIONS:
@@ -208,7 +229,7 @@ def apply_event(
                 field="event.lot",
                 status=404,
             )
-        _check_time(event, None, now, clock_skew)
+        check_time(event.occurred_at, None, now, clock_skew, field="event.occurred_at")
         return LotState(
             lot=event.lot,
             form=facts.form,
@@ -231,7 +252,7 @@ def apply_event(
         )
     _check_stage(event, state)
     pending_to = _check_custody(event, state, partner_exists)
-    _check_time(event, state, now, clock_skew)
+    check_time(event.occurred_at, state, now, clock_skew, field="event.occurred_at")
     _check_fine_gold(state, facts, assay_tolerance)
     return replace(
         state,

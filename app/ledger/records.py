@@ -40,6 +40,7 @@ LEAF_TYPE = "goldtrail.leaf.v1"
 
 ENTRY_KINDS: dict[str, str] = {
     "event": "goldtrail.event.v1",
+    "transformation": "goldtrail.transformation.v1",
     "partner": PARTNER_TYPE,
     "key": KEY_TYPE,
     "key_revocation": REVOCATION_TYPE,

@@ -31,6 +31,7 @@ from app.ledger.records import (
     receipt_bytes,
 )
 from app.ledger.report import Check, Report
+from app.ledger.transformations import Transformation
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -137,48 +138,96 @@ class ChainChecker:
                     state.partner, state.public_key, state.registered_seq, entry.seq
                 )
 
-    def event(self, entry: LedgerEntry, *, lot: str, lot_seq: int) -> list[str]:
-        """Check an event as position ``lot_seq`` of ``lot``'s chain."""
-        canonical = entry.body_bytes
-        entry_hash, problems = self._hash(entry, canonical)
+    def _link(
+        self, entry: LedgerEntry, entry_hash: str, lot: str, lot_seq: int, prev: str | None
+    ) -> list[str]:
+        """Check ``entry`` as link ``lot_seq`` of ``lot``, right after the link ``prev``."""
+        problems = []
         head = self.heads.get(lot)
         self.heads[lot] = _Head(entry_hash, lot_seq, entry.seq)
-        try:
-            event = Event.from_json(entry.body, path="body", canonical=canonical)
-        except FieldError as exc:
-            return [*problems, f"shape: {exc}"]
-        if event.lot != lot:
-            problems.append(f"lot: the event names lot {event.lot}")
         expected_prev = None if head is None else head.hash
-        if event.prev != expected_prev:
+        if prev != expected_prev:
             problems.append(
-                f"link: prev is {event.prev and event.prev[:16]}, expected "
+                f"link: {lot}'s prev is {prev and prev[:16]}, expected "
                 f"{expected_prev and expected_prev[:16]}"
             )
         if lot_seq != (0 if head is None else head.lot_seq + 1):
             problems.append(f"order: recorded as #{lot_seq} after #{head and head.lot_seq}")
         if head is not None and entry.seq <= head.seq:
             problems.append(f"order: seq {entry.seq} does not follow seq {head.seq}")
-        problems += self._signer(entry, event)
+        return problems
+
+    def event(self, entry: LedgerEntry, *, lot: str, lot_seq: int) -> list[str]:
+        """Check an event as position ``lot_seq`` of ``lot``'s chain."""
+        canonical = entry.body_bytes
+        entry_hash, problems = self._hash(entry, canonical)
+        try:
+            event = Event.from_json(entry.body, path="body", canonical=canonical)
+        except FieldError as exc:
+            self.heads[lot] = _Head(entry_hash, lot_seq, entry.seq)
+            return [*problems, f"shape: {exc}"]
+        if event.lot != lot:
+            problems.append(f"lot: the event names lot {event.lot}")
+        problems += self._link(entry, entry_hash, lot, lot_seq, event.prev)
+        problems += self._signer(entry, event.partner, event.key, event.canonical)
         problems += self._receipt(entry, entry_hash)
         return problems
 
-    def _signer(self, entry: LedgerEntry, event: Event) -> list[str]:
-        state = self.keys.get(event.key)
+    def chain_entry(self, entry: LedgerEntry, *, lot: str, lot_seq: int) -> list[str]:
+        """Check an event or transformation as link ``lot_seq`` of ``lot``'s chain."""
+        if entry.kind == "transformation":
+            return self.transformation(entry, links=[(lot, lot_seq)], complete=False)
+        if entry.kind != "event":
+            return [f"kind: a {entry.kind} record is not a link of a lot's chain"]
+        return self.event(entry, lot=lot, lot_seq=lot_seq)
+
+    def transformation(
+        self, entry: LedgerEntry, *, links: list[tuple[str, int]], complete: bool
+    ) -> list[str]:
+        """Check a transformation as the given links of the chains of the lots it names.
+
+        ``complete`` says ``links`` should hold every lot the transformation names
+        (a whole-ledger audit); an export holds only the chains it exports.
+        """
+        canonical = entry.body_bytes
+        entry_hash, problems = self._hash(entry, canonical)
+        try:
+            t = Transformation.from_json(entry.body, path="body", canonical=canonical)
+        except FieldError as exc:
+            for lot, lot_seq in links:
+                self.heads[lot] = _Head(entry_hash, lot_seq, entry.seq)
+            return [*problems, f"shape: {exc}"]
+        prevs: dict[str, str | None] = {i.lot: i.prev for i in t.inputs}
+        prevs.update({o.lot: None for o in t.outputs})
+        for lot, lot_seq in links:
+            if lot not in prevs:
+                problems.append(f"lot: the transformation does not name lot {lot}")
+                continue
+            problems += self._link(entry, entry_hash, lot, lot_seq, prevs[lot])
+        if complete:
+            linked = {lot for lot, _ in links}
+            problems += [
+                f"index: lot {lot} named by the transformation has no chain link"
+                for lot in t.lots
+                if lot not in linked
+            ]
+        problems += self._signer(entry, t.partner, t.key, t.canonical)
+        problems += self._receipt(entry, entry_hash)
+        return problems
+
+    def _signer(self, entry: LedgerEntry, partner: str, key: str, signed: bytes) -> list[str]:
+        state = self.keys.get(key)
         if state is None:
-            return [f"key: {event.key} is not in the registry"]
+            return [f"key: {key} is not in the registry"]
         problems = []
-        if state.partner != event.partner:
-            problems.append(f"key: {event.key} belongs to {state.partner}, not {event.partner}")
+        if state.partner != partner:
+            problems.append(f"key: {key} belongs to {state.partner}, not {partner}")
         invalid = state.valid_at(entry.seq)
         if invalid:
             problems.append(f"key: {invalid}")
         try:
             self._verify(
-                state.public_key,
-                event.canonical,
-                entry.signature_bytes(),
-                what=f"event by {event.partner}",
+                state.public_key, signed, entry.signature_bytes(), what=f"{entry.kind} by {partner}"
             )
         except LedgerError as exc:
             problems.append(f"signature: {exc}")
@@ -264,7 +313,7 @@ def verify_lot_export(
             )
         )
     for lot_seq, entry in enumerate(events):
-        problems = checker.event(entry, lot=lot, lot_seq=lot_seq)
+        problems = checker.chain_entry(entry, lot=lot, lot_seq=lot_seq)
         action = entry.body.get("action", "?")
         report.checks.append(
             Check(

@@ -30,6 +30,7 @@ from app.models.tables import (
 __all__ = [
     "CheckpointRow",
     "KeyRow",
+    "Link",
     "PartnerRow",
     "append_checkpoint",
     "append_entry",
@@ -172,6 +173,7 @@ def _lot(row: Any) -> LotState:
         last_occurred_at=row.last_occurred_at,
         head=row.head,
         length=row.length,
+        consumed_by=row.consumed_by,
     )
 
 
@@ -331,15 +333,27 @@ def iter_checkpoints(conn: Connection) -> Iterator[CheckpointRow]:
         yield _checkpoint(row)
 
 
-def iter_entries(conn: Connection) -> Iterator[tuple[LedgerEntry, str | None, int | None]]:
-    """Every entry in sequence order with its lot and position (for events), streamed."""
+Link = tuple[str, int]
+"""(lot, lot_seq): an entry's place in one lot's chain."""
+
+
+def iter_entries(conn: Connection) -> Iterator[tuple[LedgerEntry, list[Link]]]:
+    """Every entry in sequence order with its chain links (none for registry records)."""
     query = (
         select(ledger_entries, events.c.lot_id, events.c.lot_seq)
         .outerjoin(events, events.c.seq == ledger_entries.c.seq)
-        .order_by(ledger_entries.c.seq)
+        .order_by(ledger_entries.c.seq, events.c.lot_id)
     )
+    current: tuple[LedgerEntry, list[Link]] | None = None
     for row in conn.execution_options(yield_per=2000).execute(query):
-        yield _entry(row), row.lot_id, row.lot_seq
+        if current is None or current[0].seq != row.seq:
+            if current is not None:
+                yield current
+            current = (_entry(row), [])
+        if row.lot_id is not None:
+            current[1].append((row.lot_id, row.lot_seq))
+    if current is not None:
+        yield current
 
 
 def iter_tree_nodes(conn: Connection) -> Iterator[tuple[int, NodeId, bytes]]:
@@ -404,10 +418,12 @@ def append_event_row(
     stage: str,
     action: str,
     occurred_at: str,
+    role: str = "event",
 ) -> None:
     conn.execute(
         _INSERT_EVENT,
         {
+            "role": role,
             "seq": seq,
             "lot_id": lot_id,
             "lot_seq": lot_seq,
@@ -435,6 +451,7 @@ def save_lot(conn: Connection, state: LotState, *, seq: int) -> None:
         "head": state.head,
         "length": state.length,
         "updated_seq": seq,
+        "consumed_by": state.consumed_by,
     }
     if state.length == 1:
         conn.execute(_INSERT_LOT, {"id": state.lot, "created_seq": seq, **values})

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.domain.rules import LotState
+from app.ledger.balance import plain
 from app.ledger.records import LedgerEntry
 from app.models.repository import KeyRow, PartnerRow
 
@@ -130,6 +131,10 @@ class LotOut(BaseModel):
     last_occurred_at: str
     head: str
     length: int
+    closed: bool = Field(description="Sold, or all its gold was taken by a transformation.")
+    consumed_by: str | None = Field(
+        description="Hash of the transformation that took all of the lot's gold."
+    )
 
     @classmethod
     def of(cls, state: LotState) -> LotOut:
@@ -142,7 +147,7 @@ class LotOut(BaseModel):
             form=state.form,
             mass_g=text(state.mass_g),
             fineness=text(state.fineness),
-            fine_gold_g=None if fine is None else format(fine.normalize(), "f"),
+            fine_gold_g=None if fine is None else plain(fine),
             custodian=state.custodian,
             pending_to=state.pending_to,
             stage=state.stage,
@@ -150,7 +155,30 @@ class LotOut(BaseModel):
             last_occurred_at=state.last_occurred_at,
             head=state.head,
             length=state.length,
+            closed=state.closed,
+            consumed_by=state.consumed_by,
         )
+
+
+class TakenOut(BaseModel):
+    lot: str
+    taken_fine_g: str | None = Field(description="None for a deposit: it holds no stated gold.")
+    remaining_fine_g: str | None
+    closed: bool
+
+
+class TransformedOut(BaseModel):
+    hash: str
+    seq: int
+    action: str
+    recorded_at: str
+    receipt: str
+    created: bool = Field(description="False when this exact transformation was already accepted.")
+    inputs: list[TakenOut]
+    outputs: list[LotOut]
+    balance: dict[str, str] | None = Field(
+        description="inputs_fine_g, outputs_fine_g, declared_loss_fine_g, difference_fine_g"
+    )
 
 
 class LotPage(BaseModel):

@@ -20,7 +20,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 
 __all__ = [
@@ -56,21 +55,21 @@ ledger_entries = Table(
     Column("receipt", String(88), nullable=False),
 )
 
+# One row per link of a lot's chain. An event is one link; a transformation is
+# a link of each lot it names (``role`` input or output), all at the same seq.
 events = Table(
     "events",
     metadata,
-    Column(
-        "seq", BigInteger, ForeignKey("ledger_entries.seq"), primary_key=True, autoincrement=False
-    ),
-    Column("lot_id", String(64), nullable=False),
-    Column("lot_seq", Integer, nullable=False),
+    Column("seq", BigInteger, ForeignKey("ledger_entries.seq"), nullable=False),
+    Column("lot_id", String(64), primary_key=True),
+    Column("lot_seq", Integer, primary_key=True, autoincrement=False),
     Column("prev", String(64), nullable=True),
     Column("partner_id", String(64), nullable=False),
     Column("key_id", String(32), nullable=False),
     Column("stage", String(16), nullable=False),
     Column("action", String(32), nullable=False),
     Column("occurred_at", String(32), nullable=False),
-    UniqueConstraint("lot_id", "lot_seq", name="uq_events_lot_id_lot_seq"),
+    Column("role", String(8), nullable=False, server_default="event"),
 )
 
 lots = Table(
@@ -89,6 +88,7 @@ lots = Table(
     Column("length", Integer, nullable=False),
     Column("created_seq", BigInteger, nullable=False),
     Column("updated_seq", BigInteger, nullable=False),
+    Column("consumed_by", String(64), nullable=True),
 )
 
 partners = Table(
@@ -133,6 +133,7 @@ checkpoints = Table(
 
 Index("ix_tree_nodes_completed_at", tree_nodes.c.completed_at)
 Index("ix_events_partner_id", events.c.partner_id)
+Index("ix_events_seq", events.c.seq)
 Index("ix_partner_keys_partner_id", partner_keys.c.partner_id)
 Index("ix_ledger_entries_kind", ledger_entries.c.kind)
 

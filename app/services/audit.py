@@ -31,7 +31,7 @@ from app.ledger.note import NoteVerifier, open_checkpoint
 from app.ledger.records import KEY_TYPE, LedgerEntry, receipt_bytes
 from app.ledger.verify import ChainChecker
 from app.models import repository
-from app.models.repository import CheckpointRow
+from app.models.repository import CheckpointRow, Link
 
 __all__ = ["AuditReport", "run"]
 
@@ -104,22 +104,26 @@ class _Peek(Iterator[T]):
 
 
 def _check_entry(
-    report: AuditReport,
-    checker: ChainChecker,
-    entry: LedgerEntry,
-    lot: str | None,
-    lot_seq: int | None,
+    report: AuditReport, checker: ChainChecker, entry: LedgerEntry, links: list[Link]
 ) -> None:
     if entry.kind == "event":
-        if lot is None or lot_seq is None:
-            report.fail("events", "an event entry has no row in the events table", seq=entry.seq)
+        if len(links) != 1:
+            report.fail(
+                "events",
+                f"an event entry has {len(links)} rows in the events table, not 1",
+                seq=entry.seq,
+            )
             return
+        (lot, lot_seq) = links[0]
         problems = checker.event(entry, lot=lot, lot_seq=lot_seq)
+    elif entry.kind == "transformation":
+        problems = checker.transformation(entry, links=links, complete=True)
     else:
         problems = checker.registry(entry)
+    lots = ", ".join(lot for lot, _ in links) or None
     for problem in problems:
         check, _, detail = problem.partition(": ")
-        report.fail(check, detail, seq=entry.seq, lot=lot, lot_seq=lot_seq)
+        report.fail(check, detail, seq=entry.seq, lot=lots)
 
 
 def _check_nodes(
@@ -166,10 +170,10 @@ def _check_checkpoint(
         report.fail("checkpoint", "the signed note does not state this size and root", size=size)
 
 
-Chunk = list[tuple[LedgerEntry, str | None, int | None]]
+Chunk = list[tuple[LedgerEntry, list[Link]]]
 
 
-def _chunks(entries: Iterator[tuple[LedgerEntry, str | None, int | None]]) -> Iterator[Chunk]:
+def _chunks(entries: Iterator[tuple[LedgerEntry, list[Link]]]) -> Iterator[Chunk]:
     while chunk := list(itertools.islice(entries, CHUNK)):
         yield chunk
 
@@ -187,7 +191,7 @@ def _one_ahead(
 
 
 def _signature_tasks(
-    chunk: list[tuple[LedgerEntry, str | None, int | None]],
+    chunk: Chunk,
     service_key: PublicKey,
     key_hints: dict[str, bytes],
 ) -> list[tuple[bytes, bytes, bytes]]:
@@ -197,7 +201,7 @@ def _signature_tasks(
     means the checker verifies that signature itself, so nothing depends on it.
     """
     tasks = []
-    for entry, _, _ in chunk:
+    for entry, _ in chunk:
         stored = entry.body_bytes
         try:
             receipt = entry.receipt_signature()
@@ -212,7 +216,7 @@ def _signature_tasks(
         )
         tasks.append((service_key.raw, receipt, message))
         body = entry.body
-        if entry.kind != "event":
+        if entry.kind not in ("event", "transformation"):
             tasks.append((service_key.raw, signature, stored))
             if body.get("type") == KEY_TYPE and isinstance(body.get("public_key"), str):
                 with contextlib.suppress(LedgerError):
@@ -224,7 +228,7 @@ def _signature_tasks(
 
 def _prechecked(
     pool: ProcessPoolExecutor | None,
-    chunk: list[tuple[LedgerEntry, str | None, int | None]],
+    chunk: Chunk,
     service_key: PublicKey,
     key_hints: dict[str, bytes],
     workers: int,
@@ -298,13 +302,13 @@ def _audit_chunk(
     prechecked: Callable[[], set[tuple[bytes, bytes, bytes]]],
 ) -> None:
     checker.prechecked = prechecked()
-    for entry, lot, lot_seq in chunk:
+    for entry, links in chunk:
         if entry.seq != tree.size:
             report.fail(
                 "sequence", f"entries {tree.size} to {entry.seq - 1} are missing", seq=entry.seq
             )
         report.entries += 1
-        _check_entry(report, checker, entry, lot, lot_seq)
+        _check_entry(report, checker, entry, links)
         completed = tree.append(leaf_hash(entry.leaf))
         _check_nodes(report, nodes, entry.seq, completed)
         while checkpoints.head is not None and checkpoints.head.size <= tree.size:

@@ -28,7 +28,7 @@ from app.services.clock import utc_now
 from app.services.context import LedgerContext
 from app.services.errors import Forbidden, NotFound, ServiceError, StaleHead
 
-__all__ = ["Accepted", "submit_event"]
+__all__ = ["Accepted", "submit_event", "usable_key", "verify_signature"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,19 +52,18 @@ def _parse_envelope(envelope: object) -> tuple[Event, bytes]:
     return event, b64decode_strict(signature, field="signature", size=64)
 
 
-def _usable_key(key: KeyRow | None, event: Event) -> KeyRow:
+def usable_key(key: KeyRow | None, partner: str, key_id: str, *, field: str) -> KeyRow:
+    """The registered, unrevoked key ``key_id`` of ``partner``, or raise naming ``field``."""
     if key is None:
-        raise FieldError("event.key", f"no registered key {event.key}")
-    if key.partner_id != event.partner:
-        raise Forbidden(
-            "key.not_owner", f"key {event.key} is not {event.partner}'s key", field="event.key"
-        )
+        raise FieldError(field, f"no registered key {key_id}")
+    if key.partner_id != partner:
+        raise Forbidden("key.not_owner", f"key {key_id} is not {partner}'s key", field=field)
     if key.revoked_seq is not None:
         raise Forbidden(
             "key.revoked",
-            f"key {event.key} was revoked at {key.revoked_at} (ledger seq {key.revoked_seq}); "
-            "events signed with it are no longer accepted",
-            field="event.key",
+            f"key {key_id} was revoked at {key.revoked_at} (ledger seq {key.revoked_seq}); "
+            "entries signed with it are no longer accepted",
+            field=field,
         )
     return key
 
@@ -105,7 +104,9 @@ def submit_event(
             field="event.partner",
         )
     try:
-        _verify_signature(ctx, event, signature)
+        verify_signature(
+            ctx, event.partner, event.key, event.canonical, signature, field="event.key"
+        )
         return _append(ctx, partner, event, signature)
     except (RuleViolation, ServiceError, IntegrityError):
         # A repeat of an accepted event is answered as it was, even though the
@@ -122,20 +123,27 @@ def _public_key(b64: str) -> PublicKey:
     return PublicKey.from_b64(b64)
 
 
-def _verify_signature(ctx: LedgerContext, event: Event, signature: bytes) -> None:
-    # Checked before the sequencer lock is taken, so that workers verify in
-    # parallel; the key's validity is checked again under the lock.
+def verify_signature(
+    ctx: LedgerContext, partner: str, key_id: str, signed: bytes, signature: bytes, *, field: str
+) -> None:
+    """Verify ``signature`` over ``signed`` with ``partner``'s key ``key_id``, or raise.
+
+    Checked before the sequencer lock is taken, so that workers verify in
+    parallel; the key's validity is checked again under the lock.
+    """
     with single_read(ctx.engine) as conn:
-        key = _usable_key(repository.key_by_id(conn, event.key), event)
+        key = usable_key(repository.key_by_id(conn, key_id), partner, key_id, field=field)
     _public_key(key.public_key).verify(
-        event.canonical, signature, what=f"event by {event.partner} with key {event.key}"
+        signed, signature, what=f"signed by {partner} with key {key_id}"
     )
 
 
 def _append(ctx: LedgerContext, partner: PartnerRow, event: Event, signature: bytes) -> Accepted:
     settings = ctx.settings
     with write_transaction(ctx.engine) as conn:
-        _usable_key(repository.key_by_id(conn, event.key), event)
+        usable_key(
+            repository.key_by_id(conn, event.key), event.partner, event.key, field="event.key"
+        )
         state = repository.lot_state(conn, event.lot)
         _check_head(state, event)
         now = utc_now()

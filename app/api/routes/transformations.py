@@ -1,0 +1,131 @@
+"""Transformations: post a signed split, merge, melt or fabrication of lots."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from fastapi import APIRouter, status
+from fastapi.responses import JSONResponse
+
+from app.api.deps import ContextDep, JsonBodyDep, PartnerDep, in_database
+from app.ledger.balance import plain
+from app.ledger.transformations import TRANSFORMATION_ACTIONS, TRANSFORMATION_TYPE
+from app.models.schemas import LotOut, TakenOut, TransformedOut
+from app.services import transformations
+from app.services.transformations import Transformed
+
+router = APIRouter(prefix="/v1/transformations", tags=["transformations"])
+
+_QUANTITY = {"type": "number", "exclusiveMinimum": 0}
+
+ENVELOPE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["transformation", "signature"],
+    "additionalProperties": False,
+    "properties": {
+        "signature": {
+            "type": "string",
+            "description": "Ed25519 signature over the transformation's RFC 8785 bytes, base64",
+        },
+        "transformation": {
+            "type": "object",
+            "description": f"A {TRANSFORMATION_TYPE} object (docs/PROTOCOL.md §13)",
+            "required": [
+                "type",
+                "partner",
+                "key",
+                "stage",
+                "action",
+                "occurred_at",
+                "inputs",
+                "outputs",
+                "data",
+            ],
+            "additionalProperties": False,
+            "properties": {
+                "type": {"const": TRANSFORMATION_TYPE},
+                "partner": {"type": "string"},
+                "key": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                "stage": {"enum": ["mining", "smelting", "circulation"]},
+                "action": {"enum": list(TRANSFORMATION_ACTIONS)},
+                "occurred_at": {"type": "string", "format": "date-time"},
+                "inputs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["lot", "prev"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "lot": {"type": "string"},
+                            "prev": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                            "fine_g": _QUANTITY,
+                        },
+                    },
+                },
+                "outputs": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["lot", "form", "mass_g", "fineness"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "lot": {"type": "string"},
+                            "form": {"type": "string"},
+                            "mass_g": _QUANTITY,
+                            "fineness": {**_QUANTITY, "maximum": 1000},
+                        },
+                    },
+                },
+                "data": {"type": "object", "description": "Facts (docs/PROTOCOL.md §14)"},
+            },
+        },
+    },
+}
+
+
+def _answer(done: Transformed) -> TransformedOut:
+    entry = done.entry
+    return TransformedOut(
+        hash=entry.hash,
+        seq=entry.seq,
+        action=done.transformation.action,
+        recorded_at=entry.recorded_at,
+        receipt=entry.receipt,
+        created=done.created,
+        inputs=[
+            TakenOut(
+                lot=state.lot,
+                taken_fine_g=None if taken is None else plain(taken),
+                remaining_fine_g=None if state.fine_gold_g is None else plain(state.fine_gold_g),
+                closed=state.closed,
+            )
+            for state, taken in zip(done.inputs, done.taken, strict=False)
+        ],
+        outputs=[LotOut.of(state) for state in done.outputs],
+        balance=None if done.balance is None else done.balance.numbers(),
+    )
+
+
+@router.post(
+    "",
+    response_model=TransformedOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Append a signed transformation of lots (idempotent: a repeat answers 200)",
+    responses={200: {"model": TransformedOut, "description": "Already accepted"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ENVELOPE_SCHEMA}},
+        }
+    },
+)
+async def post_transformation(partner: PartnerDep, ctx: ContextDep, body: JsonBodyDep) -> Any:
+    done = await in_database(
+        ctx, partial(transformations.submit_transformation, ctx, partner=partner, envelope=body)
+    )
+    return JSONResponse(
+        _answer(done).model_dump(),
+        status_code=status.HTTP_201_CREATED if done.created else status.HTTP_200_OK,
+    )

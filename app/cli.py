@@ -17,11 +17,13 @@ from app.config import Settings
 from app.ledger.canonical import parse_strict
 from app.ledger.errors import LedgerError
 from app.ledger.events import EVENT_TYPE, Event
+from app.ledger.genealogy import GENEALOGY_FORMAT, verify_genealogy
 from app.ledger.keys import PublicKey, SigningKey, b64encode
 from app.ledger.merkle import verify_consistency
 from app.ledger.note import Checkpoint, NoteVerifier, open_checkpoint
 from app.ledger.receipts import RECEIPT_FORMAT, verify_receipt
 from app.ledger.report import Check, Report
+from app.ledger.transformations import TRANSFORMATION_TYPE, Transformation
 from app.ledger.verify import verify_lot_export
 
 app = typer.Typer(help="Goldtrail: green ID cards for gold.", no_args_is_help=True)
@@ -169,11 +171,18 @@ def sign(
         ),
     ] = None,
 ) -> None:
-    """Sign an event with a partner key and print the envelope to POST."""
+    """Sign an event or a transformation with a partner key and print the envelope to POST.
+
+    A file with ``outputs`` is a transformation: each input's ``prev`` is asked
+    of --url unless given.
+    """
     event = _read_json(event_file)
     if not isinstance(event, dict):
         raise _fail("the event file must hold a JSON object")
     signing_key = SigningKey.load(key)
+    if "outputs" in event:
+        _sign_transformation(event, signing_key, url)
+        return
     event.setdefault("type", EVENT_TYPE)
     event.setdefault("data", {})
     event["key"] = signing_key.public.key_id
@@ -191,6 +200,24 @@ def sign(
     sys.stdout.write(json.dumps(envelope, ensure_ascii=False, indent=1) + "\n")
 
 
+def _sign_transformation(body: dict[str, Any], signing_key: SigningKey, url: str | None) -> None:
+    body.setdefault("type", TRANSFORMATION_TYPE)
+    body.setdefault("data", {})
+    body.setdefault("inputs", [])
+    body["key"] = signing_key.public.key_id
+    for item in body["inputs"]:
+        if isinstance(item, dict) and "prev" not in item:
+            if url is None:
+                raise _fail("give each input its prev, or --url to ask for the lot heads")
+            item["prev"] = _lot_head(url.rstrip("/"), str(item.get("lot")))
+    try:
+        parsed = Transformation.from_json(body)
+    except LedgerError as exc:
+        raise _fail(str(exc)) from exc
+    envelope = {"transformation": body, "signature": b64encode(signing_key.sign(parsed.canonical))}
+    sys.stdout.write(json.dumps(envelope, ensure_ascii=False, indent=1) + "\n")
+
+
 def _print_report(report: Report, *, as_json: bool, what: str) -> None:
     if as_json:
         console.print_json(data=report.to_json())
@@ -203,6 +230,21 @@ def _print_report(report: Report, *, as_json: bool, what: str) -> None:
         console.print(f"{verdict}: {len(report.checks)} checks, {len(report.failures)} failed")
     if not report.ok:
         raise typer.Exit(code=1)
+
+
+def _print_metrics(metrics: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Green metrics of {metrics.get('lot')} (recomputed)", show_header=False)
+    for name, value in metrics.items():
+        if isinstance(value, dict):
+            shown = ", ".join(f"{k} {v}" for k, v in value.items()) or "—"
+        elif isinstance(value, list):
+            shown = " → ".join(str(v) for v in value)
+        else:
+            shown = str(value)
+        table.add_row(name, shown)
+    console.print(table)
 
 
 def _verify_checkpoint(text: str, log_key: NoteVerifier) -> Report:
@@ -219,7 +261,10 @@ def _verify_checkpoint(text: str, log_key: NoteVerifier) -> Report:
 @app.command()
 def verify(
     file: Annotated[
-        Path, typer.Argument(help="A lot export, a log receipt, or a checkpoint (text).")
+        Path,
+        typer.Argument(
+            help="A lot export, a genealogy export, a log receipt, or a checkpoint (text)."
+        ),
     ],
     service_key: Annotated[
         str | None,
@@ -261,6 +306,11 @@ def verify(
                 raise _fail("a receipt is verified with --log-key")
             report = verify_receipt(doc, log_key=verifier)
             what = "receipt"
+        elif kind == GENEALOGY_FORMAT:
+            report, computed = verify_genealogy(doc, service_key=pinned, log_key=verifier)
+            what = "genealogy and metrics"
+            if computed is not None and not as_json:
+                _print_metrics(computed)
         else:
             report = verify_lot_export(doc, service_key=pinned, log_key=verifier)
             what = "chain"

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 
 from app.ledger.events import EVENT_TYPE, Event
 from app.ledger.keys import SigningKey, b64encode
+from app.ledger.transformations import TRANSFORMATION_TYPE, Transformation
 from app.models.tables import APPEND_ONLY_TABLES
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdefghijklmnop"
@@ -44,6 +45,16 @@ class Actor:
 def sign(event: dict[str, Any], key: SigningKey) -> dict[str, Any]:
     parsed = Event.from_json(event)
     return {"event": event, "signature": b64encode(key.sign(parsed.canonical))}
+
+
+def sign_transformation(body: dict[str, Any], key: SigningKey) -> dict[str, Any]:
+    parsed = Transformation.from_json(body)
+    return {"transformation": body, "signature": b64encode(key.sign(parsed.canonical))}
+
+
+def lot(lot_id: str, form: str, mass_g: float, fineness: float) -> dict[str, Any]:
+    """An output of a transformation."""
+    return {"lot": lot_id, "form": form, "mass_g": mass_g, "fineness": fineness}
 
 
 @dataclass
@@ -120,6 +131,58 @@ class Ledger:
         )
         response = self.client.post(
             f"/v1/lots/{lot}/events", json=sign(event, key or actor.key), headers=actor.auth
+        )
+        if expect is not None:
+            assert response.status_code == expect, response.text
+        return response
+
+    def transformation(
+        self,
+        actor: Actor,
+        stage: str,
+        action: str,
+        inputs: list[str | tuple[str, float]],
+        outputs: list[dict[str, Any]],
+        data: dict[str, Any] | None = None,
+        *,
+        occurred_at: str | None = None,
+    ) -> dict[str, Any]:
+        """A transformation over the inputs' current heads; ``(lot, fine_g)`` takes a part."""
+        named = []
+        for item in inputs:
+            lot, fine = (item, None) if isinstance(item, str) else item
+            named.append(
+                {"lot": lot, "prev": self.head(lot)} | ({} if fine is None else {"fine_g": fine})
+            )
+        return {
+            "type": TRANSFORMATION_TYPE,
+            "partner": actor.id,
+            "key": actor.key.public.key_id,
+            "stage": stage,
+            "action": action,
+            "occurred_at": occurred_at or next_time(),
+            "inputs": named,
+            "outputs": outputs,
+            "data": data or {},
+        }
+
+    def transform(
+        self,
+        actor: Actor,
+        stage: str,
+        action: str,
+        inputs: list[str | tuple[str, float]],
+        outputs: list[dict[str, Any]],
+        data: dict[str, Any] | None = None,
+        *,
+        expect: int | None = 201,
+        occurred_at: str | None = None,
+    ) -> httpx.Response:
+        body = self.transformation(
+            actor, stage, action, inputs, outputs, data, occurred_at=occurred_at
+        )
+        response = self.client.post(
+            "/v1/transformations", json=sign_transformation(body, actor.key), headers=actor.auth
         )
         if expect is not None:
             assert response.status_code == expect, response.text

@@ -1,23 +1,28 @@
-"""The shared scenario (tests/data/ghana-ticino-hongkou.json), as far as single-lot events go.
+"""The shared scenario (tests/data/ghana-ticino-hongkou.json), run as it is written.
 
-Transformations (extracted from a deposit into ore lots, merges at the smelter and
-refinery, splits, fabrication) are issue 4's; here the deposit's and the scrap's own
-chains run exactly as the scenario writes them, and its attacks are refused.
+Every step is posted through the API — events on one lot, and transformations
+(extraction from the deposit, smelting, the refinery's melt of doré and scrap,
+the split, the fabrication) — and the ledger must reach the scenario's
+``expect`` block and refuse its ``attacks``.
 """
 
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.support import ADMIN, Actor, Ledger, problem, sign
+from tests.support import ADMIN, Actor, Ledger, problem, sign, sign_transformation, tamper
 
 SCENARIO = json.loads(
     (Path(__file__).parent / "data" / "ghana-ticino-hongkou.json").read_text(encoding="utf-8")
 )
+STEPS: list[dict[str, Any]] = SCENARIO["steps"]
+RING = "HK-RING-0901-0001"
 
 
 @pytest.fixture
@@ -28,53 +33,188 @@ def actors(ledger: Ledger) -> dict[str, Actor]:
     }
 
 
-def _as_single_lot(step: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """The step's lot and data, if it is an event on one lot that this service takes now."""
-    if "lot" in step and "inputs" not in step:
-        return step["lot"], step["data"]
-    if step["action"] == "recycled_intake" and len(step["outputs"]) == 1:
-        output = step["outputs"][0]
-        facts = {"form": output["form"], "mass_g": output["mass_g"], "fineness": output["fineness"]}
-        return output["lot"], {**step["data"], **facts}
-    return None
-
-
-def _post(ledger: Ledger, actors: dict[str, Actor], step: dict[str, Any]) -> Any:
-    single = _as_single_lot(step)
-    assert single is not None
-    lot, data = single
-    return ledger.post(
-        actors[step["partner"]],
-        lot,
+def _step_body(ledger: Ledger, actor: Actor, step: dict[str, Any]) -> dict[str, Any]:
+    if "outputs" not in step:
+        return ledger.event(
+            actor,
+            step["lot"],
+            step["stage"],
+            step["action"],
+            step["data"],
+            occurred_at=step["occurred_at"],
+        )
+    consumes = step.get("consumes_fine_g", {})
+    inputs: list[str | tuple[str, float]] = [
+        (lot, consumes[lot]) if lot in consumes else lot for lot in step.get("inputs", [])
+    ]
+    return ledger.transformation(
+        actor,
         step["stage"],
         step["action"],
-        data,
+        inputs,
+        step["outputs"],
+        step["data"],
         occurred_at=step["occurred_at"],
-        expect=None,
     )
 
 
-def _chains(ledger: Ledger, actors: dict[str, Actor]) -> None:
-    for step in SCENARIO["steps"]:
-        single = _as_single_lot(step)
-        if single is None or single[0] not in ("GH-ASR-DEP-01", "CN-SCRAP-0420"):
-            continue
+def _post(ledger: Ledger, actors: dict[str, Actor], step: dict[str, Any]) -> httpx.Response:
+    actor = actors[step["partner"]]
+    body = _step_body(ledger, actor, step)
+    if "outputs" in step:
+        return ledger.client.post(
+            "/v1/transformations", json=sign_transformation(body, actor.key), headers=actor.auth
+        )
+    return ledger.client.post(
+        f"/v1/lots/{step['lot']}/events", json=sign(body, actor.key), headers=actor.auth
+    )
+
+
+def _run(ledger: Ledger, actors: dict[str, Actor], *, until: str | None = None) -> None:
+    """Post the steps in order, up to (not including) the first step with action ``until``."""
+    for step in STEPS:
+        if step["action"] == until:
+            return
         response = _post(ledger, actors, step)
         assert response.status_code == 201, (step, response.text)
 
 
-def test_the_deposit_and_the_scrap_run_as_written(ledger: Ledger, actors: dict[str, Actor]) -> None:
-    _chains(ledger, actors)
-    deposit = ledger.client.get("/v1/lots/GH-ASR-DEP-01").json()
-    assert deposit["custodian"] == "obuasi-ridge"
-    assert deposit["stage"] == "exploration"
-    assert deposit["length"] == 5
-    scrap = ledger.client.get("/v1/lots/CN-SCRAP-0420").json()
-    assert scrap["custodian"] == "ticino-refinery"
-    assert scrap["fine_gold_g"] == "7500"
-    assert scrap["form"] == "scrap"
-    for lot in ("GH-ASR-DEP-01", "CN-SCRAP-0420"):
-        assert ledger.client.post(f"/v1/lots/{lot}/verify").json()["ok"] is True
+def _chains(ledger: Ledger, actors: dict[str, Actor]) -> None:
+    """The deposit's and the scrap's own chains (the first steps of each)."""
+    _run(ledger, actors, until="extracted")
+    scrap = next(s for s in STEPS if s["action"] == "recycled_intake")
+    assert _post(ledger, actors, scrap).status_code == 201
+    for step in STEPS:
+        if step.get("lot") == "CN-SCRAP-0420":
+            assert _post(ledger, actors, step).status_code == 201
+
+
+def test_the_journey_reaches_what_the_scenario_expects(
+    ledger: Ledger, actors: dict[str, Actor]
+) -> None:
+    _run(ledger, actors)
+    client = ledger.client
+    expect = SCENARIO["expect"]
+    ring = client.get(f"/v1/lots/{RING}").json()
+    assert Decimal(ring["fine_gold_g"]) == Decimal(str(expect[RING]["fine_gold_g"]))
+    assert ring["closed"] is True  # sold
+    metrics = client.get(f"/v1/lots/{RING}/metrics").json()
+    assert metrics["stages_seen"] == expect[RING]["stages_seen"]
+    assert abs(Decimal(metrics["recycled_share"]) - Decimal("0.864")) < Decimal("0.001")
+    assert sorted(metrics["countries_of_origin"]) == sorted(expect[RING]["countries_of_origin"])
+    assert metrics["mercury_free"] is expect[RING]["mercury_free"]
+    assert metrics["conflict_free"] is expect[RING]["conflict_free"]
+    grain = client.get("/v1/lots/HK-GR-0820-A").json()
+    remaining = Decimal(grain["fine_gold_g"])
+    assert abs(
+        remaining - Decimal(str(expect["HK-GR-0820-A"]["remaining_fine_g_approx"]))
+    ) < Decimal("0.01")
+    assert grain["closed"] is False
+    assert client.get("/v1/lots/CH-KB-260520-003").json()["closed"] is True
+    assert client.get("/v1/lots/GH-ASR-DEP-01").json()["closed"] is False  # a deposit is a source
+    for lot in ("GH-ORE-0501", "GH-DORE-0509", "CN-SCRAP-0420", "CH-KB-260520-003", RING):
+        assert client.post(f"/v1/lots/{lot}/verify").json()["ok"] is True, lot
+
+
+def test_the_rings_metrics_follow_from_the_scenarios_numbers(
+    ledger: Ledger, actors: dict[str, Actor]
+) -> None:
+    """The README's worked example, recomputed here by hand from the scenario's figures."""
+    _run(ledger, actors)
+    metrics = ledger.client.get(f"/v1/lots/{RING}/metrics").json()
+    dore_fine = Decimal("1380") * Decimal("855.0") / 1000  # 1179.9
+    melt = dore_fine + Decimal(7500)  # 8679.9 g fine into the refinery
+    bars_out = 8 * Decimal(1000) * Decimal("999.9") / 1000 + Decimal(660) * Decimal("999.9") / 1000
+    mine_and_melt = Decimal(21500) + 2300 + 140 + 35 + 1150  # kg CO2e into the refinery outputs
+    per_g_bar = mine_and_melt / bars_out
+    bar_fine = Decimal(1000) * Decimal("999.9") / 1000
+    split_out = (Decimal(500) + Decimal("499.8")) * Decimal("999.9") / 1000
+    per_g_grain = per_g_bar * bar_fine / split_out  # the split's loss leaves its carbon behind
+    ring_carbon = per_g_grain * Decimal("3.9") + Decimal("0.4")
+    intensity = ring_carbon / Decimal("3.9") * 1000
+    assert Decimal(metrics["carbon_intensity_kgco2e_per_kg"]) == intensity.quantize(Decimal("0.1"))
+    assert Decimal(metrics["recycled_share"]) == (Decimal(7500) / melt).quantize(Decimal("0.0001"))
+    assert metrics["countries_of_origin"] == {
+        "CN": str((Decimal(7500) / melt).quantize(Decimal("0.0001"))),
+        "GH": str((dore_fine / melt).quantize(Decimal("0.0001"))),
+    }
+    assert metrics["certified_shares"] == {"LBMA Good Delivery": "1", "RJC Chain-of-Custody": "1"}
+    assert metrics["grade"] == "B"  # 3,004 kg/kg: above 1,000, below 5,000
+
+
+def test_the_scenarios_attacks_on_transformations_are_refused(
+    ledger: Ledger, actors: dict[str, Actor]
+) -> None:
+    _run(ledger, actors, until="refined")
+    refine = next(s for s in STEPS if s["action"] == "refined")
+    greedy = {
+        **refine,
+        "outputs": [
+            *refine["outputs"],
+            {"lot": "CH-KB-EXTRA", "form": "bar", "mass_g": 1000, "fineness": 999.9},
+        ],
+    }
+    before = ledger.snapshot()
+    body = problem(_post(ledger, actors, greedy), 422)
+    assert body["code"] == "mass.over_claim"
+    assert body["numbers"]["inputs_fine_g"] == "8679.9"
+    assert body["numbers"]["outputs_fine_g"] == "9659.034"
+    assert "8679.9" in body["detail"]
+    assert "9659.034" in body["detail"]
+    assert body["errors"][0]["field"] == "transformation.outputs"
+    assert ledger.snapshot() == before
+    _run_from(ledger, actors, "refined", until="split")
+    # bund-bullion cuts the bar while the jeweler holds it
+    cut = next(s for s in STEPS if s["action"] == "split")
+    stolen = {**cut, "partner": "bund-bullion"}
+    body = problem(_post(ledger, actors, stolen), 403)
+    assert body["code"] == "custody.not_custodian"
+    assert body["errors"][0]["field"] == "transformation.inputs[0].lot"
+    _run_from(ledger, actors, "split", until="fabricated")
+    # a second split of the bar after it was fully split
+    again = {
+        **cut,
+        "outputs": [{"lot": "HK-GR-0820-C", "form": "grain", "mass_g": 10, "fineness": 999.9}],
+        "data": {},
+    }
+    before = ledger.snapshot()
+    body = problem(_post(ledger, actors, again), 409)
+    assert body["code"] == "lot.closed"
+    assert "CH-KB-260520-003" in body["detail"]
+    assert ledger.snapshot() == before
+
+
+def _run_from(ledger: Ledger, actors: dict[str, Actor], start: str, *, until: str) -> None:
+    begun = False
+    for step in STEPS:
+        begun = begun or step["action"] == start
+        if step["action"] == until and begun:
+            return
+        if begun:
+            response = _post(ledger, actors, step)
+            assert response.status_code == 201, (step, response.text)
+
+
+def test_a_rewritten_vault_location_is_found_by_verify_and_audit(
+    ledger: Ledger, actors: dict[str, Actor]
+) -> None:
+    _run(ledger, actors)
+    assert ledger.engine is not None
+    vaulted = ledger.client.get("/v1/lots/CH-KB-260520-003/events").json()["events"][3]
+    assert vaulted["body"]["action"] == "vaulted"
+    tamper(
+        ledger.engine,
+        "UPDATE ledger_entries SET body = REPLACE(body, 'CN-SH', 'CN-BJ') WHERE seq = :seq",
+        seq=vaulted["seq"],
+    )
+    report = ledger.client.post("/v1/lots/CH-KB-260520-003/verify").json()
+    assert report["ok"] is False
+    assert {f["seq"] for f in report["failures"] if f["check"] == "event #3"} == {vaulted["seq"]}
+    auditor = actors["sh-audit"]
+    audit = ledger.client.post("/v1/audit/verify", headers=ADMIN).json()
+    assert audit["ok"] is False
+    assert vaulted["seq"] in {f.get("seq") for f in audit["failures"]}
+    del auditor
 
 
 def test_a_partner_who_is_not_the_custodian_is_refused(

@@ -39,6 +39,8 @@ __all__ = [
     "Check",
     "KeyState",
     "Report",
+    "log_checks",
+    "service_key_check",
     "verify_in_checkpoint",
     "verify_lot_export",
 ]
@@ -234,7 +236,7 @@ class ChainChecker:
         return problems
 
 
-def _service_key(
+def service_key_check(
     doc: dict[str, Any], pinned: PublicKey | None, lot: str
 ) -> tuple[PublicKey, Check]:
     exported = PublicKey.from_b64(str(doc.get("service_key")), field="service_key")
@@ -290,7 +292,7 @@ def verify_lot_export(
         raise FieldError("lot", "must be a string")
     if service_key is None and log_key is not None:
         service_key = log_key.public
-    key, key_check = _service_key(doc, service_key, lot)
+    key, key_check = service_key_check(doc, service_key, lot)
     report = Report([key_check])
     registry = [
         LedgerEntry.from_json(item, path=f"registry[{i}]")
@@ -329,7 +331,7 @@ def verify_lot_export(
     head = checker.heads.get(lot)
     report.checks.append(_head_check(doc, lot, head.hash if head else None, len(events)))
     if log_key is not None:
-        report.checks.extend(_log_checks(doc, lot, [*registry, *events], log_key))
+        report.checks.extend(log_checks(doc, lot, [*registry, *events], log_key))
     return report
 
 
@@ -345,7 +347,7 @@ def _head_check(doc: dict[str, Any], lot: str, last: str | None, count: int) -> 
     return Check("head", ok, detail, lot=lot)
 
 
-def _log_checks(
+def log_checks(
     doc: dict[str, Any], lot: str, entries: list[LedgerEntry], log_key: NoteVerifier
 ) -> list[Check]:
     log = doc.get("log")

@@ -29,9 +29,11 @@ from app.models.tables import (
 
 __all__ = [
     "CheckpointRow",
+    "EdgeRow",
     "KeyRow",
     "Link",
     "PartnerRow",
+    "ancestry",
     "append_checkpoint",
     "append_entry",
     "append_event_row",
@@ -50,10 +52,12 @@ __all__ = [
     "key_by_id",
     "keys_of_partner",
     "latest_checkpoint",
+    "lineage",
     "list_lots",
     "list_partners",
     "lot_seq_of",
     "lot_state",
+    "lots_by_id",
     "next_seq",
     "partner_by_api_key_hash",
     "partner_by_id",
@@ -503,3 +507,105 @@ def record_key_revoked(conn: Connection, key_id: str, *, seq: int, revoked_at: s
         .where(partner_keys.c.key_id == key_id)
         .values(revoked_seq=seq, revoked_at=revoked_at)
     )
+
+
+# Genealogy ---------------------------------------------------------------------------------
+
+# A lot's parents are the inputs of the transformation that begins its chain.
+_ANCESTOR_LOTS = """
+WITH RECURSIVE anc(lot_id) AS (
+    SELECT :lot
+    UNION
+    SELECT i.lot_id FROM anc
+    JOIN events o ON o.lot_id = anc.lot_id AND o.lot_seq = 0 AND o.role = 'output'
+    JOIN events i ON i.seq = o.seq AND i.role = 'input'
+)"""
+
+_ANCESTRY_ENTRIES = text(
+    _ANCESTOR_LOTS  # noqa: S608 (constant SQL, no input in it)
+    + """,
+cut(lot_id, last_seq) AS (
+    SELECT i.lot_id, MAX(i.seq) FROM anc
+    JOIN events o ON o.lot_id = anc.lot_id AND o.lot_seq = 0 AND o.role = 'output'
+    JOIN events i ON i.seq = o.seq AND i.role = 'input'
+    GROUP BY i.lot_id
+)
+SELECT le.* FROM ledger_entries le WHERE le.seq IN (
+    SELECT e.seq FROM events e
+    JOIN anc ON anc.lot_id = e.lot_id
+    LEFT JOIN cut ON cut.lot_id = e.lot_id
+    WHERE e.lot_id = :lot OR e.seq <= cut.last_seq
+)
+ORDER BY le.seq"""
+)
+
+_ANCESTOR_IDS = text(_ANCESTOR_LOTS + "\nSELECT lot_id FROM anc ORDER BY lot_id")
+
+_EDGES = {
+    "ancestors": text(
+        """
+WITH RECURSIVE walk(parent, child, seq, depth) AS (
+    SELECT i.lot_id, o.lot_id, o.seq, 1 FROM events o
+    JOIN events i ON i.seq = o.seq AND i.role = 'input'
+    WHERE o.lot_id = :lot AND o.lot_seq = 0 AND o.role = 'output'
+    UNION
+    SELECT i.lot_id, o.lot_id, o.seq, walk.depth + 1 FROM walk
+    JOIN events o ON o.lot_id = walk.parent AND o.lot_seq = 0 AND o.role = 'output'
+    JOIN events i ON i.seq = o.seq AND i.role = 'input'
+    WHERE walk.depth < :depth
+)
+SELECT parent, child, seq, MIN(depth) AS depth FROM walk
+GROUP BY parent, child, seq ORDER BY MIN(depth), seq, parent, child LIMIT :limit"""
+    ),
+    "descendants": text(
+        """
+WITH RECURSIVE walk(parent, child, seq, depth) AS (
+    SELECT i.lot_id, o.lot_id, i.seq, 1 FROM events i
+    JOIN events o ON o.seq = i.seq AND o.role = 'output'
+    WHERE i.lot_id = :lot AND i.role = 'input'
+    UNION
+    SELECT i.lot_id, o.lot_id, i.seq, walk.depth + 1 FROM walk
+    JOIN events i ON i.lot_id = walk.child AND i.role = 'input'
+    JOIN events o ON o.seq = i.seq AND o.role = 'output'
+    WHERE walk.depth < :depth
+)
+SELECT parent, child, seq, MIN(depth) AS depth FROM walk
+GROUP BY parent, child, seq ORDER BY MIN(depth), seq, parent, child LIMIT :limit"""
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeRow:
+    parent: str
+    child: str
+    seq: int
+    depth: int
+
+
+def ancestry(conn: Connection, lot_id: str) -> tuple[list[str], list[LedgerEntry]]:
+    """The lot and all its ancestors, and every entry of their chains that leads to the lot.
+
+    An ancestor's chain is cut after the last transformation that takes gold from
+    it towards the lot, so the entries grow with the genealogy, not the ledger.
+    """
+    lots_ = [row.lot_id for row in conn.execute(_ANCESTOR_IDS, {"lot": lot_id})]
+    entries = [_entry(row) for row in conn.execute(_ANCESTRY_ENTRIES, {"lot": lot_id})]
+    return lots_, entries
+
+
+def lineage(
+    conn: Connection, lot_id: str, *, direction: str, depth: int, limit: int
+) -> list[EdgeRow]:
+    """Edges (parent → child) within ``depth`` steps up or down from the lot, nearest first."""
+    rows = conn.execute(_EDGES[direction], {"lot": lot_id, "depth": depth, "limit": limit})
+    return [EdgeRow(row.parent, row.child, row.seq, row.depth) for row in rows]
+
+
+def lots_by_id(conn: Connection, ids: set[str]) -> dict[str, LotState]:
+    found: dict[str, LotState] = {}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 500):
+        query = select(lots).where(lots.c.id.in_(ordered[start : start + 500]))
+        found.update((row.id, _lot(row)) for row in conn.execute(query))
+    return found

@@ -9,6 +9,7 @@ from app.ledger.errors import LedgerError
 __all__ = [
     "Conflict",
     "Forbidden",
+    "Inconsistent",
     "NotFound",
     "NotYet",
     "ServiceError",
@@ -49,6 +50,12 @@ class Forbidden(ServiceError):
 
 class Unauthorized(ServiceError):
     status = 401
+
+
+class Inconsistent(ServiceError):
+    """The stored ledger contradicts itself (it was changed behind the service's back)."""
+
+    status = 500
 
 
 class NotYet(ServiceError):

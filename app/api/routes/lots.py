@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import JSONResponse
@@ -18,7 +18,7 @@ from app.api.deps import (
 from app.db import read_transaction
 from app.models import repository
 from app.models.schemas import AcceptedOut, EntryOut, EventPage, LotOut, LotPage, VerifyOut
-from app.services import chains, events, log
+from app.services import chains, events, genealogy, log
 from app.services.events import require_lot
 
 router = APIRouter(prefix="/v1/lots", tags=["lots"])
@@ -156,3 +156,51 @@ def export(lot_id: LotId, ctx: ContextDep) -> dict[str, Any]:
 def verify(lot_id: LotId, ctx: ContextDep) -> Any:
     with read_transaction(ctx.engine) as conn:
         return chains.verify_lot(conn, lot_id, service_key=ctx.service_key.public).to_json()
+
+
+@router.get(
+    "/{lot_id}/genealogy",
+    summary="The lot's ancestors and descendants through splits and merges (public)",
+)
+def get_genealogy(
+    lot_id: LotId,
+    ctx: ContextDep,
+    direction: Annotated[Literal["ancestors", "descendants", "both"], Query()] = "both",
+    depth: Annotated[int, Query(ge=1, le=64, description="transformations to walk")] = 8,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="edges per direction")] = 1000,
+) -> dict[str, Any]:
+    with read_transaction(ctx.engine) as conn:
+        found = genealogy.genealogy(conn, lot_id, direction=direction, depth=depth, limit=limit)
+    return {
+        "lot": lot_id,
+        "direction": direction,
+        "depth": depth,
+        "nodes": [LotOut.of(state).model_dump() | {"depth": at} for state, at in found.nodes],
+        "edges": [{"from": e.parent, "to": e.child, "seq": e.seq} for e in found.edges],
+        "truncated": found.truncated,
+    }
+
+
+@router.get(
+    "/{lot_id}/metrics",
+    summary="Green metrics replayed from the signed entries of the lot's genealogy (public)",
+)
+def get_metrics(lot_id: LotId, ctx: ContextDep) -> dict[str, Any]:
+    with read_transaction(ctx.engine) as conn:
+        return genealogy.metrics(conn, lot_id, tolerance=ctx.settings.assay_tolerance)
+
+
+@router.get(
+    "/{lot_id}/genealogy/export",
+    summary="Every signed entry behind the lot's metrics, for offline verification (public)",
+)
+def export_genealogy(lot_id: LotId, ctx: ContextDep) -> dict[str, Any]:
+    checkpoint = log.checkpoint_or_latest(ctx)
+    with read_transaction(ctx.engine) as conn:
+        return genealogy.export_genealogy(
+            conn,
+            lot_id,
+            service_key=ctx.service_key.public,
+            tolerance=ctx.settings.assay_tolerance,
+            checkpoint=checkpoint,
+        )

@@ -1,0 +1,115 @@
+"""A lot's genealogy (the DAG of splits and merges) and its green metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+
+from app.domain.rules import LotState
+from app.ledger.balance import plain
+from app.ledger.genealogy import GENEALOGY_FORMAT
+from app.ledger.keys import PublicKey
+from app.ledger.metrics import MetricsError, Replay, lot_metrics, partner_countries
+from app.ledger.records import LedgerEntry
+from app.models import repository
+from app.models.repository import CheckpointRow, EdgeRow
+from app.services import log
+from app.services.errors import Inconsistent, NotFound
+from app.services.events import require_lot
+
+__all__ = ["Lineage", "export_genealogy", "genealogy", "metrics"]
+
+
+def _signers(entries: list[LedgerEntry]) -> set[str]:
+    return {str(entry.body.get("key")) for entry in entries}
+
+
+def _replay(
+    conn: Connection, lot_id: str, tolerance: Decimal
+) -> tuple[list[str], list[LedgerEntry], list[LedgerEntry], Replay]:
+    lots, entries = repository.ancestry(conn, lot_id)
+    if not entries:
+        raise NotFound("lot.unknown", f"no lot {lot_id}", field="lot_id")
+    registry = repository.registry_entries(conn, key_ids=_signers(entries))
+    try:
+        replay = Replay(frozenset(lots), partner_countries(registry), tolerance).run(entries)
+        lot_metrics(replay, lot_id)
+    except MetricsError as exc:
+        raise Inconsistent(
+            "ledger.inconsistent",
+            f"the genealogy of {lot_id} does not replay: {exc}; run an audit",
+        ) from exc
+    return lots, entries, registry, replay
+
+
+def metrics(conn: Connection, lot_id: str, *, tolerance: Decimal) -> dict[str, Any]:
+    """The lot's green metrics, replayed from its genealogy's signed entries."""
+    lots, entries, _, replay = _replay(conn, lot_id, tolerance)
+    return lot_metrics(replay, lot_id) | {"ancestry": {"lots": len(lots), "entries": len(entries)}}
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    nodes: list[tuple[LotState, int]]
+    """Each lot with its distance: negative for ancestors, positive for descendants."""
+    edges: list[EdgeRow]
+    truncated: bool
+
+
+def genealogy(conn: Connection, lot_id: str, *, direction: str, depth: int, limit: int) -> Lineage:
+    """The lots within ``depth`` transformations up and/or down from the lot, and the edges.
+
+    ``truncated`` says a walk stopped at ``limit`` edges.
+    """
+    require_lot(conn, lot_id)
+    walks = ("ancestors", "descendants") if direction == "both" else (direction,)
+    edges: list[EdgeRow] = []
+    depth_of: dict[str, int] = {lot_id: 0}
+    truncated = False
+    for walk in walks:
+        rows = repository.lineage(conn, lot_id, direction=walk, depth=depth, limit=limit)
+        truncated |= len(rows) == limit
+        for row in rows:
+            edges.append(row)
+            if walk == "ancestors":
+                depth_of.setdefault(row.parent, -row.depth)
+            else:
+                depth_of.setdefault(row.child, row.depth)
+    states = repository.lots_by_id(conn, set(depth_of))
+    order = sorted(depth_of, key=lambda lot: (depth_of[lot], lot))
+    return Lineage(
+        [(states[lot], depth_of[lot]) for lot in order if lot in states], edges, truncated
+    )
+
+
+def export_genealogy(
+    conn: Connection,
+    lot_id: str,
+    *,
+    service_key: PublicKey,
+    tolerance: Decimal,
+    checkpoint: CheckpointRow | None = None,
+) -> dict[str, Any]:
+    """Everything ``goldtrail verify`` needs to check the lot's metrics offline (§15)."""
+    lots, entries, registry, replay = _replay(conn, lot_id, tolerance)
+    doc: dict[str, Any] = {
+        "format": GENEALOGY_FORMAT,
+        "lot": lot_id,
+        "service_key": service_key.b64,
+        "assay_tolerance": plain(tolerance),
+        "lots": lots,
+        "registry": [entry.to_json() for entry in registry],
+        "entries": [entry.to_json() for entry in entries],
+        "metrics": lot_metrics(replay, lot_id),
+    }
+    if checkpoint is not None:
+        seqs = [e.seq for e in registry] + [e.seq for e in entries]
+        proofs = log.proofs_against(conn, [s for s in seqs if s < checkpoint.size], checkpoint.size)
+        doc["log"] = {
+            "checkpoint": checkpoint.note,
+            "proofs": {str(seq): proof for seq, proof in proofs.items()},
+        }
+    return doc

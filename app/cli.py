@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from app.config import Settings
-from app.ledger.canonical import parse_strict
+from app.ledger.canonical import JsonLimits, parse_strict
 from app.ledger.errors import LedgerError
 from app.ledger.events import EVENT_TYPE, Event
 from app.ledger.genealogy import GENEALOGY_FORMAT, verify_genealogy
@@ -25,6 +25,10 @@ from app.ledger.receipts import RECEIPT_FORMAT, verify_receipt
 from app.ledger.report import Check, Report
 from app.ledger.transformations import TRANSFORMATION_TYPE, Transformation
 from app.ledger.verify import verify_lot_export
+
+# An export holds one list item per entry and one proof per entry: far beyond the
+# limits on a single posted event, but still bounded in depth.
+DOCUMENT_LIMITS = JsonLimits(max_depth=12, max_string=1 << 16, max_list=10**7, max_keys=10**7)
 
 app = typer.Typer(help="Goldtrail: green ID cards for gold.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
@@ -299,7 +303,7 @@ def verify(
                 what="checkpoint",
             )
             return
-        doc = parse_strict(raw)
+        doc = parse_strict(raw, limits=DOCUMENT_LIMITS)
         kind = doc.get("format") if isinstance(doc, dict) else None
         if kind == RECEIPT_FORMAT:
             if verifier is None:

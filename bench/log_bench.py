@@ -54,7 +54,9 @@ def _event(key: SigningKey, lot: str, n: int, prev: str | None) -> tuple[Event, 
         "stage": "exploration",
         "action": "site_registered" if prev is None else "impact_assessed",
         "occurred_at": (START + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "data": {"form": "deposit"} if prev is None else {"note": f"assessment {n}", "water_m3": 12.5},
+        "data": {"form": "deposit"}
+        if prev is None
+        else {"note": f"assessment {n}", "water_m3": 12.5},
         "prev": prev,
     }
     event = Event.from_json(body)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import base64
 import itertools
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine, text
 
 from app.ledger.merkle import verify_consistency
 from app.ledger.note import NoteVerifier, open_checkpoint
-from tests.support import Actor, Ledger, problem, sign
+from tests.support import Actor, Ledger, lot, problem, sign, sign_transformation
 
 CLIENTS = 32
 LOTS = 4
@@ -113,3 +115,84 @@ def test_32_clients_on_the_same_lots_never_fork_lose_or_duplicate(
         audit = client.post("/v1/log/audit", headers=auditor.auth).json()
         assert audit["ok"] is True, audit["failures"][:5]
         assert audit["entries"] == len(seqs)
+
+
+RACES = 10
+
+
+def _race(url: str, envelopes: list[tuple[dict[str, Any], Actor]]) -> list[httpx.Response]:
+    """Post the envelopes at the same instant, each from its own client."""
+    start = threading.Barrier(len(envelopes))
+
+    def post(item: tuple[dict[str, Any], Actor]) -> httpx.Response:
+        envelope, actor = item
+        with httpx.Client(base_url=url, timeout=30) as client:
+            start.wait()
+            return client.post("/v1/transformations", json=envelope, headers=actor.auth)
+
+    with ThreadPoolExecutor(max_workers=len(envelopes)) as pool:
+        return list(pool.map(post, envelopes))
+
+
+def test_two_racing_spends_of_one_lot_never_both_succeed(server: str, engine: Engine) -> None:
+    with httpx.Client(base_url=server, timeout=30) as client:
+        ledger = Ledger(client=client)
+        refiner = ledger.partner("ticino-refinery", "refiner", "jeweler")
+        auditor = ledger.partner("sh-audit", "auditor")
+        bars = [f"BAR-{r}" for r in range(RACES)]
+        ledger.transform(
+            refiner, "smelting", "recycled_intake", [], [lot(b, "bar", 1000, 999.9) for b in bars]
+        )
+        for bar in bars:
+            # Two whole spends (splits), then two partial ones that together overdraw.
+            whole = [
+                ledger.transformation(
+                    refiner,
+                    "smelting",
+                    "split",
+                    [bar],
+                    [lot(f"{bar}-{side}", "grain", 999.9, 1000)],
+                )
+                for side in "ab"
+            ]
+            results = _race(server, [(sign_transformation(b, refiner.key), refiner) for b in whole])
+            assert sorted(r.status_code for r in results) == [201, 409], [r.text for r in results]
+            loser = next(r for r in results if r.status_code == 409).json()
+            assert loser["code"] in ("chain.stale_prev", "lot.closed"), loser
+        ledger.transform(
+            refiner, "smelting", "recycled_intake", [], [lot("BIG", "bar", 1000, 999.9)]
+        )
+        for r in range(RACES):
+            takes = [
+                ledger.transformation(
+                    refiner,
+                    "smelting",
+                    "fabricated",
+                    [("BIG", 30.0)],
+                    [lot(f"RING-{r}-{side}", "jewellery", 40, 750)],
+                )
+                for side in "ab"
+            ]
+            results = _race(server, [(sign_transformation(b, refiner.key), refiner) for b in takes])
+            assert sorted(r.status_code for r in results) == [201, 409], [r.text for r in results]
+        # Re-signed over the new head, a take beyond what is left is refused with the numbers.
+        greedy = ledger.transform(
+            refiner,
+            "smelting",
+            "fabricated",
+            [("BIG", 900.0)],
+            [lot("RING-X", "jewellery", 1200, 750)],
+            expect=None,
+        )
+        body = problem(greedy, 422)
+        assert body["code"] == "mass.overdraw"
+        left = client.get("/v1/lots/BIG").json()["fine_gold_g"]
+        assert body["numbers"] == {"requested_fine_g": "900", "lot_fine_g": left}
+        assert 699.88 < float(left) <= 699.9  # 10 × 30 g taken; each remainder rounds down a mg
+        audit = client.post("/v1/log/audit", headers=auditor.auth).json()
+        assert audit["ok"] is True, audit["failures"][:5]
+    with engine.connect() as conn:
+        spends = conn.execute(
+            text("SELECT lot_id, COUNT(*) AS n FROM events WHERE role = 'input' GROUP BY lot_id")
+        ).all()
+    assert {row.lot_id: row.n for row in spends} == {**dict.fromkeys(bars, 1), "BIG": RACES}

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.ledger.canonical import JsonLimits, canonical_bytes, decimal_of, parse_strict
@@ -192,3 +192,10 @@ def test_sign_helper_signs_canonical_bytes() -> None:
     event = Event.from_json(envelope["event"])
     signature = b64decode_strict(envelope["signature"], field="signature")
     key.public.verify(event.canonical, signature, what="helper")
+
+
+@settings(max_examples=2000)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_decimal_of_is_the_number_rfc8785_writes(number: float) -> None:
+    assert decimal_of(number) == Decimal(canonical_bytes(number).decode("ascii"))
+    assert str(decimal_of(number)) == str(Decimal(canonical_bytes(number).decode("ascii")))

@@ -130,4 +130,19 @@ def decimal_of(number: int | float) -> Decimal:
     """
     if isinstance(number, bool) or not isinstance(number, int | float):
         raise TypeError("decimal_of takes a JSON number")
-    return Decimal(canonical_bytes(number).decode("ascii"))
+    if isinstance(number, int):
+        if abs(number) > SAFE_INTEGER:
+            raise CanonicalizationError("body", f"integer {number} is outside the safe range")
+        return Decimal(number)
+    if not math.isfinite(number):
+        raise CanonicalizationError("body", f"{number} is not a JSON number")
+    if number.is_integer() and abs(number) <= SAFE_INTEGER:
+        return Decimal(int(number))
+    # Python's repr and RFC 8785 (ECMAScript Number::toString) both give the shortest
+    # digits that round-trip, the closest to the binary value when several do; only
+    # the spelling differs, which Decimal reads either way — except that RFC 8785
+    # writes integers below 10^21 without an exponent (tested against the encoder).
+    shortest = Decimal(repr(number))
+    if number.is_integer() and abs(number) < 1e21:
+        return shortest.quantize(Decimal(1))
+    return shortest

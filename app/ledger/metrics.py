@@ -26,7 +26,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from app.ledger.balance import (
@@ -78,29 +78,21 @@ class MetricsError(LedgerError):
     """The entries do not make a genealogy the metrics can be computed from."""
 
 
-def _mul(a: Decimal, b: Decimal) -> Decimal:
-    return ARITHMETIC.multiply(a, b)
-
-
-def _div(a: Decimal, b: Decimal) -> Decimal:
-    return ARITHMETIC.divide(a, b)
+# Keys of ``Carried.grams``: grams of fine gold with a property, or from a country
+# (``country:GH``), or certified under a scheme (``certified:Fairmined``).
+RECYCLED, MINED, ARTISANAL = "recycled", "mined", "artisanal"
+CONFLICT, CONFLICT_UNKNOWN = "conflict", "conflict_unknown"
+MERCURY, MERCURY_UNKNOWN = "mercury", "mercury_unknown"
+COUNTRY, CERTIFIED = "country:", "certified:"
 
 
 @dataclass(slots=True)
 class Carried:
-    """What one lot's fine gold carries now."""
+    """What one lot's fine gold carries now. Arithmetic runs in ``ARITHMETIC``."""
 
     fine_g: Decimal = _ZERO
     carbon_kg: Decimal = _ZERO
-    recycled_g: Decimal = _ZERO
-    mined_g: Decimal = _ZERO
-    artisanal_g: Decimal = _ZERO
-    conflict_g: Decimal = _ZERO
-    conflict_unknown_g: Decimal = _ZERO
-    mercury_g: Decimal = _ZERO
-    mercury_unknown_g: Decimal = _ZERO
-    countries: dict[str, Decimal] = field(default_factory=dict)
-    certified: dict[str, Decimal] = field(default_factory=dict)
+    grams: dict[str, Decimal] = field(default_factory=dict)
     stages: set[str] = field(default_factory=set)
     mass_g: Decimal | None = None
     fineness: Decimal | None = None
@@ -110,88 +102,84 @@ class Carried:
     last: Carried | None = None
     """The lot as it was before its last gram was taken, for a consumed lot's metrics."""
 
-    GRAMS = (
-        "recycled_g",
-        "mined_g",
-        "artisanal_g",
-        "conflict_g",
-        "conflict_unknown_g",
-        "mercury_g",
-        "mercury_unknown_g",
-    )
+    def gram(self, key: str) -> Decimal:
+        return self.grams.get(key, _ZERO)
+
+    def by(self, prefix: str) -> dict[str, Decimal]:
+        return {k[len(prefix) :]: v for k, v in self.grams.items() if k.startswith(prefix)}
 
     def scaled(self, ratio: Decimal, *, carbon: Decimal | None = None) -> Carried:
-        """A slice: every gram attribute times ``ratio``; emissions ``carbon`` or times ratio."""
-        part = Carried(
-            fine_g=_mul(self.fine_g, ratio),
-            carbon_kg=_mul(self.carbon_kg, ratio) if carbon is None else carbon,
-            countries={k: _mul(v, ratio) for k, v in self.countries.items()},
-            certified={k: _mul(v, ratio) for k, v in self.certified.items()},
+        """A slice: fine gold and grams times ``ratio``; emissions ``carbon`` or times ratio."""
+        return Carried(
+            fine_g=self.fine_g * ratio,
+            carbon_kg=self.carbon_kg * ratio if carbon is None else carbon,
+            grams={k: v * ratio for k, v in self.grams.items()},
             stages=set(self.stages),
-        )
-        for name in self.GRAMS:
-            setattr(part, name, _mul(getattr(self, name), ratio))
-        return part
-
-    def copy(self) -> Carried:
-        return dataclasses.replace(
-            self,
-            countries=dict(self.countries),
-            certified=dict(self.certified),
-            stages=set(self.stages),
-            last=None,
         )
 
     def add(self, other: Carried) -> None:
         self.fine_g += other.fine_g
         self.carbon_kg += other.carbon_kg
-        for name in self.GRAMS:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for key, value in other.countries.items():
-            self.countries[key] = self.countries.get(key, _ZERO) + value
-        for key, value in other.certified.items():
-            self.certified[key] = self.certified.get(key, _ZERO) + value
+        grams = self.grams
+        for key, value in other.grams.items():
+            grams[key] = grams.get(key, _ZERO) + value
         self.stages |= other.stages
 
-    def subtract(self, other: Carried) -> None:
-        self.fine_g -= other.fine_g
-        self.carbon_kg -= other.carbon_kg
-        for name in self.GRAMS:
-            setattr(self, name, getattr(self, name) - getattr(other, name))
-        for key, value in other.countries.items():
-            self.countries[key] -= value
-        for key, value in other.certified.items():
-            self.certified[key] -= value
+    def restate(self, fine: Decimal) -> None:
+        """Scale every gram so the lot holds ``fine`` g; its emissions stay."""
+        ratio = fine / self.fine_g
+        self.grams = {k: v * ratio for k, v in self.grams.items()}
+        self.fine_g = fine
 
     def mark(self, facts: GreenFacts, day: date) -> None:
         """Apply a step's flags to all the fine gold the lot holds now."""
         if facts.mercury_used is True:
-            self.mercury_g, self.mercury_unknown_g = self.fine_g, _ZERO
+            self.grams[MERCURY], self.grams[MERCURY_UNKNOWN] = self.fine_g, _ZERO
         if facts.conflict_affected is True:
-            self.conflict_g, self.conflict_unknown_g = self.fine_g, _ZERO
+            self.grams[CONFLICT], self.grams[CONFLICT_UNKNOWN] = self.fine_g, _ZERO
         for certificate in facts.certifications:
             if certificate.valid_on(day):
-                self.certified[certificate.scheme] = self.fine_g
-
-
-def _restate(lot: Carried, fine: Decimal) -> None:
-    """Scale every gram attribute so the lot holds ``fine`` g; keep its emissions."""
-    rescaled = lot.scaled(_div(fine, lot.fine_g), carbon=lot.carbon_kg)
-    lot.fine_g = fine
-    lot.countries, lot.certified = rescaled.countries, rescaled.certified
-    for name in Carried.GRAMS:
-        setattr(lot, name, getattr(rescaled, name))
+                self.grams[CERTIFIED + certificate.scheme] = self.fine_g
 
 
 def _day(occurred_at: str) -> date:
     return date.fromisoformat(occurred_at[:10])
 
 
-def _facts(data: Mapping[str, Any], seq: int) -> GreenFacts:
+Parsed = tuple[Event | Transformation, GreenFacts]
+_PARSED: dict[tuple[str, bytes], Parsed] = {}
+_PARSED_MAX = 200_000
+
+
+def _read(entry: LedgerEntry) -> Parsed:
+    """The entry's event or transformation and its facts, validated.
+
+    Both are a pure function of the entry's exact bytes, so they are kept by
+    those bytes: a lot's ancestors are shared by many lots, and every passport
+    shown replays them again.
+    """
+    key = (entry.kind, entry.body_bytes)
+    found = _PARSED.get(key)
+    if found is not None:
+        return found
+    path = f"entry {entry.seq}"
     try:
-        return read_green_facts(data, path=f"entry {seq} data")
+        if entry.kind == "event":
+            item: Event | Transformation = Event.from_json(entry.body, path=path, canonical=key[1])
+        else:
+            item = Transformation.from_json(entry.body, path=path, canonical=key[1])
+        parsed = (item, read_green_facts(item.data, path=f"{path} data"))
     except FieldError as exc:
-        raise MetricsError(f"entry {seq}: {exc}") from exc
+        raise MetricsError(str(exc)) from exc
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.clear()
+    _PARSED[key] = parsed
+    return parsed
+
+
+def forget_parsed() -> None:
+    """Empty the cache of parsed entries (for measuring a cold replay)."""
+    _PARSED.clear()
 
 
 def _quantities(data: Mapping[str, Any]) -> tuple[Decimal | None, Decimal | None]:
@@ -217,24 +205,22 @@ class Replay:
 
     def run(self, entries: Iterable[LedgerEntry]) -> Replay:
         last = -1
-        for entry in entries:
-            if entry.seq <= last:
-                raise MetricsError(f"entries out of order at seq {entry.seq}")
-            last = entry.seq
-            if entry.kind == "event":
-                self._event(entry)
-            elif entry.kind == "transformation":
-                self._transformation(entry)
+        with localcontext(ARITHMETIC):
+            for entry in entries:
+                if entry.seq <= last:
+                    raise MetricsError(f"entries out of order at seq {entry.seq}")
+                last = entry.seq
+                if entry.kind == "event":
+                    self._event(entry)
+                elif entry.kind == "transformation":
+                    self._transformation(entry)
         return self
 
     def _event(self, entry: LedgerEntry) -> None:
-        try:
-            event = Event.from_json(entry.body, path=f"entry {entry.seq}")
-        except FieldError as exc:
-            raise MetricsError(str(exc)) from exc
+        event, facts = _read(entry)
+        assert isinstance(event, Event)
         if event.lot not in self.closure:
             return
-        facts = _facts(event.data, entry.seq)
         self.emitted_kg += facts.total_emissions_kgco2e
         lot = self.lots.get(event.lot)
         if lot is None:
@@ -268,7 +254,7 @@ class Replay:
         if lot.mass_g is None or lot.fineness is None:
             return
         if lot.fine_g > 0:
-            _restate(lot, fine_gold(lot.mass_g, lot.fineness))
+            lot.restate(fine_gold(lot.mass_g, lot.fineness))
 
     def _originate(
         self,
@@ -298,21 +284,19 @@ class Replay:
         if mercury is None and recycled:
             mercury = False
         lot.fine_g = fine
-        lot.recycled_g = fine if recycled else _ZERO
-        lot.mined_g = _ZERO if recycled else fine
-        lot.artisanal_g = fine if facts.artisanal is True and not recycled else _ZERO
-        lot.conflict_g = fine if conflict is True else _ZERO
-        lot.conflict_unknown_g = fine if conflict is None else _ZERO
-        lot.mercury_g = fine if mercury is True else _ZERO
-        lot.mercury_unknown_g = fine if mercury is None else _ZERO
-        lot.countries = {country: fine}
+        grams = {RECYCLED if recycled else MINED: fine, COUNTRY + country: fine}
+        if facts.artisanal is True and not recycled:
+            grams[ARTISANAL] = fine
+        if conflict is not False:
+            grams[CONFLICT if conflict else CONFLICT_UNKNOWN] = fine
+        if mercury is not False:
+            grams[MERCURY if mercury else MERCURY_UNKNOWN] = fine
+        lot.grams = grams
         self.originated.add(lot.scaled(Decimal(1), carbon=_ZERO))
 
     def _transformation(self, entry: LedgerEntry) -> None:
-        try:
-            t = Transformation.from_json(entry.body, path=f"entry {entry.seq}")
-        except FieldError as exc:
-            raise MetricsError(str(exc)) from exc
+        t, facts = _read(entry)
+        assert isinstance(t, Transformation)
         wanted = [o for o in t.outputs if o.lot in self.closure]
         if wanted:
             missing = [i.lot for i in t.inputs if i.lot not in self.lots]
@@ -323,7 +307,6 @@ class Replay:
                 )
         elif not any(i.lot in self.closure for i in t.inputs):
             return
-        facts = _facts(t.data, entry.seq)
         day = _day(t.occurred_at)
         pool, deposits, taken = self._take(t, entry.seq)
         pool.carbon_kg += facts.total_emissions_kgco2e
@@ -334,17 +317,17 @@ class Replay:
         produced = sum((o.fine_g for o in t.outputs), _ZERO)
         if t.action not in ORIGINS:
             self._check_balance(t, taken, produced, facts, entry.seq)
-            self.lost.add(pool.scaled(_div(pool.fine_g - produced, pool.fine_g), carbon=_ZERO))
+            self.lost.add(pool.scaled((pool.fine_g - produced) / pool.fine_g, carbon=_ZERO))
         for out in t.outputs:
             if out.lot not in self.closure:
                 continue
-            share = _div(out.fine_g, produced)
-            carbon = _mul(pool.carbon_kg, share)
+            carbon = pool.carbon_kg * out.fine_g / produced
             if t.action in ORIGINS:
                 lot = Carried(carbon_kg=carbon, stages=set(pool.stages))
                 self._originate(lot, out.fine_g, t.action, facts, deposits, t.partner)
             else:
-                lot = pool.scaled(_div(out.fine_g, pool.fine_g), carbon=carbon)
+                lot = pool.scaled(out.fine_g / pool.fine_g, carbon=carbon)
+                lot.fine_g = out.fine_g
             lot.mass_g, lot.fineness = out.mass_g, out.fineness
             lot.mark(facts, day)
             self.lots[out.lot] = lot
@@ -359,10 +342,10 @@ class Replay:
             if lot is None:
                 continue
             if lot.mass_g is None or lot.fineness is None:
-                deposits.append(lot.copy())
+                deposits.append(lot)
                 pool.carbon_kg += lot.carbon_kg
                 pool.stages |= lot.stages
-                lot.carbon_kg = _ZERO
+                self.lots[item.lot] = dataclasses.replace(lot, carbon_kg=_ZERO)
                 continue
             amount = lot.fine_g if item.fine_g is None else item.fine_g
             if amount > lot.fine_g or lot.fine_g <= 0:
@@ -370,29 +353,35 @@ class Replay:
                     f"entry {seq} takes {plain(amount)} g fine gold from {item.lot}, which holds "
                     f"{plain(lot.fine_g)} g"
                 )
-            part = lot.scaled(_div(amount, lot.fine_g))
-            part.fine_g = amount
-            before = lot.copy()
-            lot.subtract(part)
-            self._settle(lot, amount, before)
-            pool.add(part)
+            pool.add(self._take_from(item.lot, lot, amount))
             taken.append(amount)
         return pool, deposits, taken
 
-    def _settle(self, lot: Carried, amount: Decimal, before: Carried) -> None:
-        """Restate what is left as the service does: mass rounded down to the milligram.
+    def _take_from(self, name: str, lot: Carried, amount: Decimal) -> Carried:
+        """Take ``amount`` g of fine gold and its share of everything the lot carries.
 
-        The sliver the rounding drops counts as lost; the emissions stay with the lot.
+        What is left is restated as the service does (mass rounded down to the
+        milligram); the sliver the rounding drops counts as lost, and the lot's
+        remaining emissions stay with it.
         """
-        assert before.mass_g is not None
-        assert before.fineness is not None
-        lot.mass_g = mass_after_taking(before.mass_g, before.fineness, amount)
-        left = fine_gold(lot.mass_g, before.fineness)
-        if left <= 0:
-            lot.last = before
-        if lot.fine_g > 0 and left < lot.fine_g:
-            self.lost.add(lot.scaled(_div(lot.fine_g - left, lot.fine_g), carbon=_ZERO))
-            _restate(lot, left)
+        assert lot.mass_g is not None
+        assert lot.fineness is not None
+        part = lot.scaled(amount / lot.fine_g)
+        part.fine_g = amount
+        mass = mass_after_taking(lot.mass_g, lot.fineness, amount)
+        left = fine_gold(mass, lot.fineness)
+        sliver = lot.fine_g - amount - left
+        if sliver > 0:
+            self.lost.add(lot.scaled(sliver / lot.fine_g, carbon=_ZERO))
+        if mass == 0:
+            self.lots[name] = Carried(
+                mass_g=mass, fineness=lot.fineness, stages=set(lot.stages), last=lot
+            )
+        else:
+            rest = lot.scaled(left / lot.fine_g, carbon=lot.carbon_kg - part.carbon_kg)
+            rest.fine_g, rest.mass_g, rest.fineness = left, mass, lot.fineness
+            self.lots[name] = rest
+        return part
 
     def _check_balance(
         self,
@@ -414,7 +403,7 @@ class Replay:
 
 
 def _share(part: Decimal, whole: Decimal) -> str:
-    return plain(_div(part, whole).quantize(_SHARE, context=ARITHMETIC))
+    return plain((part / whole).quantize(_SHARE))
 
 
 def _status(bad_g: Decimal, unknown_g: Decimal) -> bool | None:
@@ -442,40 +431,46 @@ def lot_metrics(replay: Replay, lot_id: str) -> dict[str, Any]:
         raise MetricsError(f"the genealogy holds no entry of lot {lot_id}")
     consumed = lot.fine_g <= 0 and lot.last is not None
     basis = lot.last if consumed and lot.last is not None else lot
+    with localcontext(ARITHMETIC):
+        return doc_of(lot_id, basis, consumed=consumed)
+
+
+def doc_of(lot_id: str, basis: Carried, *, consumed: bool) -> dict[str, Any]:
+    """The metrics document of what ``basis`` carries (run in ``ARITHMETIC``)."""
     fine = basis.fine_g
     doc: dict[str, Any] = {
         "lot": lot_id,
-        "fine_gold_g": plain(fine.quantize(_GRAMS, context=ARITHMETIC)),
+        "fine_gold_g": plain(fine.quantize(_GRAMS)),
         "as_of": "before it was consumed" if consumed else "now",
         "stages_seen": sorted(basis.stages, key=_STAGE_ORDER.index),
     }
     if fine <= 0:
         return doc | {"grade": None, "note": "the lot holds no stated gold"}
-    intensity = _div(_mul(basis.carbon_kg, Decimal(1000)), fine)
-    conflict_free = _status(basis.conflict_g, basis.conflict_unknown_g)
-    mercury_free = _status(basis.mercury_g, basis.mercury_unknown_g)
-    doc |= {
-        "carbon_kgco2e": plain(basis.carbon_kg.quantize(_GRAMS, context=ARITHMETIC)),
-        "carbon_intensity_kgco2e_per_kg": plain(intensity.quantize(_INTENSITY, context=ARITHMETIC)),
+    intensity = basis.carbon_kg * 1000 / fine
+    conflict_free = _status(basis.gram(CONFLICT), basis.gram(CONFLICT_UNKNOWN))
+    mercury_free = _status(basis.gram(MERCURY), basis.gram(MERCURY_UNKNOWN))
+    countries = basis.by(COUNTRY)
+    return doc | {
+        "carbon_kgco2e": plain(basis.carbon_kg.quantize(_GRAMS)),
+        "carbon_intensity_kgco2e_per_kg": plain(intensity.quantize(_INTENSITY)),
         "benchmark_mined_kgco2e_per_kg": plain(BENCHMARK_MINED_KGCO2E_PER_KG),
-        "recycled_share": _share(basis.recycled_g, fine),
-        "mined_share": _share(basis.mined_g, fine),
-        "artisanal_share": _share(basis.artisanal_g, fine),
+        "recycled_share": _share(basis.gram(RECYCLED), fine),
+        "mined_share": _share(basis.gram(MINED), fine),
+        "artisanal_share": _share(basis.gram(ARTISANAL), fine),
         "certified_shares": {
             scheme: _share(grams, fine)
-            for scheme, grams in sorted(basis.certified.items())
+            for scheme, grams in sorted(basis.by(CERTIFIED).items())
             if grams > 0
         },
         "countries_of_origin": {
             country: _share(grams, fine)
-            for country, grams in sorted(basis.countries.items(), key=lambda kv: (-kv[1], kv[0]))
+            for country, grams in sorted(countries.items(), key=lambda kv: (-kv[1], kv[0]))
             if grams > 0
         },
         "conflict_free": conflict_free,
         "mercury_free": mercury_free,
         "grade": grade(intensity, conflict_free=conflict_free, mercury_free=mercury_free),
     }
-    return doc
 
 
 _STAGE_ORDER = ["exploration", "mining", "smelting", "circulation", "sale"]

@@ -305,16 +305,23 @@ def _nodes_query(count: int) -> TextClause:
     return text(f"SELECT level, idx, hash FROM tree_nodes WHERE {pairs}")  # noqa: S608 (ints only)
 
 
+# SQLite parses an OR chain as a tree at most 1,000 deep; a proof needs under 64 nodes.
+_NODES_PER_QUERY = 128
+
+
 def tree_nodes_by_id(conn: Connection, ids: set[NodeId]) -> dict[NodeId, bytes]:
-    """The stored perfect subtrees among ``ids`` (one query)."""
-    if not ids:
-        return {}
-    params: dict[str, int] = {}
-    for i, (level, index) in enumerate(sorted(ids)):
-        params[f"l{i}"] = level
-        params[f"i{i}"] = index
-    rows = conn.execute(_nodes_query(len(ids)), params)
-    return {(row.level, row.idx): bytes(row.hash) for row in rows}
+    """The stored perfect subtrees among ``ids`` (one query per 128 of them)."""
+    found: dict[NodeId, bytes] = {}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), _NODES_PER_QUERY):
+        chunk = ordered[start : start + _NODES_PER_QUERY]
+        params: dict[str, int] = {}
+        for i, (level, index) in enumerate(chunk):
+            params[f"l{i}"] = level
+            params[f"i{i}"] = index
+        rows = conn.execute(_nodes_query(len(chunk)), params)
+        found.update(((row.level, row.idx), bytes(row.hash)) for row in rows)
+    return found
 
 
 def _checkpoint(row: Any) -> CheckpointRow:
@@ -511,35 +518,28 @@ def record_key_revoked(conn: Connection, key_id: str, *, seq: int, revoked_at: s
 
 # Genealogy ---------------------------------------------------------------------------------
 
-# A lot's parents are the inputs of the transformation that begins its chain.
-_ANCESTOR_LOTS = """
-WITH RECURSIVE anc(lot_id) AS (
-    SELECT :lot
+# A lot's parents are the inputs of the transformation that begins its chain. Each
+# ancestor is reached with a cut: the seq of the transformation that took gold
+# from it towards the lot; entries after its latest cut are not the lot's history.
+_ANCESTRY = text(
+    """
+WITH RECURSIVE anc(lot_id, cut) AS (
+    SELECT CAST(:lot AS VARCHAR(64)), CAST(:all AS BIGINT)
     UNION
-    SELECT i.lot_id FROM anc
+    SELECT i.lot_id, o.seq FROM anc
     JOIN events o ON o.lot_id = anc.lot_id AND o.lot_seq = 0 AND o.role = 'output'
     JOIN events i ON i.seq = o.seq AND i.role = 'input'
-)"""
-
-_ANCESTRY_ENTRIES = text(
-    _ANCESTOR_LOTS  # noqa: S608 (constant SQL, no input in it)
-    + """,
-cut(lot_id, last_seq) AS (
-    SELECT i.lot_id, MAX(i.seq) FROM anc
-    JOIN events o ON o.lot_id = anc.lot_id AND o.lot_seq = 0 AND o.role = 'output'
-    JOIN events i ON i.seq = o.seq AND i.role = 'input'
-    GROUP BY i.lot_id
+),
+closure(lot_id, cut) AS (SELECT lot_id, MAX(cut) FROM anc GROUP BY lot_id)
+SELECT le.seq, le.kind, le.hash, le.body, le.signature, le.signer, le.recorded_at, le.receipt,
+       NULL AS lot_id
+FROM ledger_entries le WHERE le.seq IN (
+    SELECT e.seq FROM closure c JOIN events e ON e.lot_id = c.lot_id WHERE e.seq <= c.cut
 )
-SELECT le.* FROM ledger_entries le WHERE le.seq IN (
-    SELECT e.seq FROM events e
-    JOIN anc ON anc.lot_id = e.lot_id
-    LEFT JOIN cut ON cut.lot_id = e.lot_id
-    WHERE e.lot_id = :lot OR e.seq <= cut.last_seq
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, lot_id FROM closure
+ORDER BY 1"""
 )
-ORDER BY le.seq"""
-)
-
-_ANCESTOR_IDS = text(_ANCESTOR_LOTS + "\nSELECT lot_id FROM anc ORDER BY lot_id")
 
 _EDGES = {
     "ancestors": text(
@@ -588,10 +588,16 @@ def ancestry(conn: Connection, lot_id: str) -> tuple[list[str], list[LedgerEntry
 
     An ancestor's chain is cut after the last transformation that takes gold from
     it towards the lot, so the entries grow with the genealogy, not the ledger.
+    One statement, so that both come from the same snapshot.
     """
-    lots_ = [row.lot_id for row in conn.execute(_ANCESTOR_IDS, {"lot": lot_id})]
-    entries = [_entry(row) for row in conn.execute(_ANCESTRY_ENTRIES, {"lot": lot_id})]
-    return lots_, entries
+    lots_: list[str] = []
+    entries: list[LedgerEntry] = []
+    for row in conn.execute(_ANCESTRY, {"lot": lot_id, "all": 2**62}):
+        if row.lot_id is not None:
+            lots_.append(row.lot_id)
+        else:
+            entries.append(_entry(row))
+    return sorted(lots_), entries
 
 
 def lineage(

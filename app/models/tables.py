@@ -133,7 +133,7 @@ checkpoints = Table(
 
 Index("ix_tree_nodes_completed_at", tree_nodes.c.completed_at)
 Index("ix_events_partner_id", events.c.partner_id)
-Index("ix_events_seq", events.c.seq)
+Index("ix_events_seq_role", events.c.seq, events.c.role)
 Index("ix_partner_keys_partner_id", partner_keys.c.partner_id)
 Index("ix_ledger_entries_kind", ledger_entries.c.kind)
 

@@ -33,7 +33,7 @@ from app.services.context import LedgerContext
 from app.services.errors import Forbidden, ServiceError
 from app.services.events import usable_key, verify_signature
 
-__all__ = ["Transformed", "submit_transformation"]
+__all__ = ["Transformed", "record", "submit_transformation"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,50 +104,64 @@ def _accepted_before(conn: Connection, t: Transformation) -> Transformed | None:
 def _append(
     ctx: LedgerContext, partner: PartnerRow, t: Transformation, signature: bytes
 ) -> Transformed:
-    settings = ctx.settings
     with write_transaction(ctx.engine) as conn:
-        usable_key(repository.key_by_id(conn, t.key), t.partner, t.key, field="transformation.key")
-        before = [repository.lot_state(conn, i.lot) for i in t.inputs]
-        now = utc_now()
-        outcome = apply_transformation(
-            t,
-            before,
-            roles=partner.roles,
-            output_exists=lambda lot: repository.lot_state(conn, lot) is not None,
-            now=now,
-            clock_skew=timedelta(seconds=settings.clock_skew_seconds),
-            assay_tolerance=settings.assay_tolerance,
-        )
-        entry = writer.append(
+        return record(conn, ctx, partner, t, signature)
+
+
+def record(
+    conn: Connection,
+    ctx: LedgerContext,
+    partner: PartnerRow,
+    t: Transformation,
+    signature: bytes,
+) -> Transformed:
+    """Check ``t`` against the committed state and append it, in the caller's write transaction.
+
+    The signature must already be verified; the key's validity is checked here.
+    """
+    settings = ctx.settings
+    usable_key(repository.key_by_id(conn, t.key), t.partner, t.key, field="transformation.key")
+    before = [repository.lot_state(conn, i.lot) for i in t.inputs]
+    now = utc_now()
+    outcome = apply_transformation(
+        t,
+        before,
+        roles=partner.roles,
+        output_exists=lambda lot: repository.lot_state(conn, lot) is not None,
+        now=now,
+        clock_skew=timedelta(seconds=settings.clock_skew_seconds),
+        assay_tolerance=settings.assay_tolerance,
+    )
+    entry = writer.append(
+        conn,
+        kind="transformation",
+        body=t.to_json(),
+        signature=signature,
+        signer=t.key,
+        service_key=ctx.service_key,
+        now=now,
+        canonical=t.canonical,
+    )
+    links = [
+        (i.lot, i.prev, state.length - 1, "input")
+        for i, state in zip(t.inputs, outcome.inputs, strict=True)
+    ] + [(state.lot, None, 0, "output") for state in outcome.outputs]
+    for lot, prev, lot_seq, role in links:
+        repository.append_event_row(
             conn,
-            kind="transformation",
-            body=t.to_json(),
-            signature=signature,
-            signer=t.key,
-            service_key=ctx.service_key,
-            now=now,
-            canonical=t.canonical,
+            seq=entry.seq,
+            lot_id=lot,
+            lot_seq=lot_seq,
+            prev=prev,
+            partner_id=t.partner,
+            key_id=t.key,
+            stage=t.stage,
+            action=t.action,
+            occurred_at=t.occurred_at,
+            role=role,
         )
-        links = [
-            (i.lot, i.prev, state.length - 1, "input")
-            for i, state in zip(t.inputs, outcome.inputs, strict=True)
-        ] + [(state.lot, None, 0, "output") for state in outcome.outputs]
-        for lot, prev, lot_seq, role in links:
-            repository.append_event_row(
-                conn,
-                seq=entry.seq,
-                lot_id=lot,
-                lot_seq=lot_seq,
-                prev=prev,
-                partner_id=t.partner,
-                key_id=t.key,
-                stage=t.stage,
-                action=t.action,
-                occurred_at=t.occurred_at,
-                role=role,
-            )
-        for state in (*outcome.inputs, *outcome.outputs):
-            repository.save_lot(conn, state, seq=entry.seq)
+    for state in (*outcome.inputs, *outcome.outputs):
+        repository.save_lot(conn, state, seq=entry.seq)
     return Transformed(
         entry=entry,
         transformation=t,

@@ -6,7 +6,7 @@ Create Date: 2026-11-29
 
 ``events`` was keyed by ledger position (one lot per entry). A transformation
 is the next link of each input lot and the first link of each output lot, so
-the table is keyed by (lot_id, lot_seq), indexed by seq, and says each link's
+the table is keyed by (lot_id, lot_seq), indexed by (seq, role), and says each link's
 role: ``event``, ``input`` or ``output``. ``lots.consumed_by`` names the
 transformation that took all of a lot's gold.
 """
@@ -58,7 +58,7 @@ def upgrade() -> None:
         batch.drop_constraint("uq_events_lot_id_lot_seq", type_="unique")
         batch.drop_constraint("pk_events", type_="primary")
         batch.create_primary_key("pk_events", ["lot_id", "lot_seq"])
-    op.create_index("ix_events_seq", "events", ["seq"])
+    op.create_index("ix_events_seq_role", "events", ["seq", "role"])
     with op.batch_alter_table("lots") as batch:
         batch.add_column(sa.Column("consumed_by", sa.String(64), nullable=True))
     _create_triggers()
@@ -74,7 +74,7 @@ def downgrade() -> None:
     _drop_triggers()
     with op.batch_alter_table("lots") as batch:
         batch.drop_column("consumed_by")
-    op.drop_index("ix_events_seq", table_name="events")
+    op.drop_index("ix_events_seq_role", table_name="events")
     with op.batch_alter_table("events", recreate="auto") as batch:
         batch.drop_constraint("pk_events", type_="primary")
         batch.create_primary_key("pk_events", ["seq"])

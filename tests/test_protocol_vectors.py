@@ -1,4 +1,4 @@
-"""Every test vector in docs/PROTOCOL.md §7, recomputed from the file itself."""
+"""Every test vector in docs/PROTOCOL.md (§12, §15.3), recomputed from the file itself."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from app.ledger.events import Event
 from app.ledger.hashing import sha256_hex
 from app.ledger.keys import PublicKey, SigningKey, b64decode_strict, b64encode
 from app.ledger.merkle import leaf_hash, reference_root, verify_inclusion
+from app.ledger.metrics import Replay, lot_metrics
 from app.ledger.note import Checkpoint, NoteVerifier, format_checkpoint, open_checkpoint, sign_note
-from app.ledger.records import leaf_bytes, receipt_bytes
+from app.ledger.records import LedgerEntry, leaf_bytes, receipt_bytes
+from app.ledger.transformations import Transformation
 
 PROTOCOL = Path(__file__).resolve().parent.parent / "docs" / "PROTOCOL.md"
 BLOCK = re.compile(r"<!-- vector ([a-z0-9-]+) -->\n```[a-z]*\n(.*?)\n```", re.DOTALL)
@@ -25,7 +27,7 @@ BLOCK = re.compile(r"<!-- vector ([a-z0-9-]+) -->\n```[a-z]*\n(.*?)\n```", re.DO
 @pytest.fixture(scope="module")
 def vectors() -> dict[str, str]:
     found = dict(BLOCK.findall(PROTOCOL.read_text(encoding="utf-8")))
-    assert len(found) == 23, sorted(found)
+    assert len(found) == 29, sorted(found)
     return found
 
 
@@ -129,3 +131,22 @@ def test_log_vectors(vectors: dict[str, str]) -> None:
         proof=[base64.b64decode(vectors["inclusion-1-2"])],
         root_hash=root,
     )
+
+
+def test_transformation_vector(vectors: dict[str, str]) -> None:
+    t = Transformation.from_json(json.loads(vectors["transformation-json"]))
+    assert t.canonical == vectors["transformation-canonical"].encode("utf-8")
+    assert t.hash == vectors["transformation-hash"]
+    partner = SigningKey.from_seed(bytes.fromhex(vectors["partner-seed"]))
+    assert b64encode(partner.sign(t.canonical)) == vectors["transformation-signature"]
+
+
+def test_replay_vector(vectors: dict[str, str]) -> None:
+    bodies = json.loads(vectors["replay-bodies"])
+    entries = [
+        LedgerEntry(seq, "transformation", body, "", "", "", "", "")
+        for seq, body in enumerate(bodies)
+    ]
+    assert bodies[2]["inputs"][0]["prev"] == Transformation.from_json(bodies[0]).hash
+    replay = Replay(frozenset({"ORE-1", "SCRAP-1", "BAR-1"})).run(entries)
+    assert lot_metrics(replay, "BAR-1") == json.loads(vectors["replay-metrics"])

@@ -316,6 +316,7 @@ FACT_FIELDS: Mapping[str, tuple[Reader, str]] = {
     "to": (_text, "transferred: the receiving partner; shipped: destination"),
     "from": (_text, "shipped: origin"),
     "note": (_text, "free text"),
+    "name": (_text, "a name for the site or lot"),
     "method": (_text, "mining or process method"),
     "source": (_text, "where recycled material came from"),
     "product": (_text, "what was made"),

@@ -26,7 +26,8 @@ from app.db import make_engine
 from app.keystore import load_or_create_secrets
 from app.main import create_app
 from app.migrate import upgrade
-from tests.support import ADMIN_TOKEN, Ledger
+from tests.scenario import partners
+from tests.support import ADMIN_TOKEN, Actor, Ledger
 
 SERVER_WORKERS = 3
 
@@ -154,3 +155,9 @@ def server(settings: Settings, tmp_path: Path) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=15)
         log.close()
+
+
+@pytest.fixture
+def actors(ledger: Ledger) -> dict[str, Actor]:
+    """The scenario's partners, registered with fresh keys."""
+    return partners(ledger)

@@ -15,15 +15,15 @@ from app.cli import app as cli
 from app.ledger.genealogy import verify_genealogy
 from app.ledger.keys import SigningKey
 from app.ledger.note import NoteVerifier
+from tests.scenario import RING, run_steps
 from tests.support import ADMIN, Actor, Ledger, problem, tamper
-from tests.test_scenario import RING, _run, actors  # noqa: F401 (fixture)
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def journey(ledger: Ledger, actors: dict[str, Actor]) -> dict[str, Any]:  # noqa: F811
-    _run(ledger, actors)
+def journey(ledger: Ledger, actors: dict[str, Actor]) -> dict[str, Any]:
+    run_steps(ledger, actors)
     key = ledger.client.get("/v1/log/key").text.strip()
     return {"verifier": NoteVerifier.parse(key), "key": key, "actors": actors}
 

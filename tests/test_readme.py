@@ -8,7 +8,9 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+from tests.scenario import RING, run_steps
 from tests.support import ADMIN_TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,8 +59,32 @@ def test_readme_walkthrough_runs(server: str, tmp_path: Path) -> None:
     assert refused["status"] == 409
     assert "chain verified" in result.stdout
     assert result.stdout.count("✓ event #") == 24  # verified twice: pinned key, then log key
-    assert result.stdout.count("✓ in log") == 20  # 12 events, 4 keys, 4 partners
+    # the lot: 12 events, 4 keys, 4 partners; the grain's genealogy: 2 transformations, 1 key, 1 partner
+    assert result.stdout.count("✓ in log") == 20 + 4
     assert "receipt verified" in result.stdout
     assert "✓ size 20 is consistent with the kept size 8" in result.stdout
+    closed = json.loads(next(line for line in lines if '"code":"lot.closed"' in line))
+    assert closed["errors"][0]["field"] == "transformation.inputs[0].lot"
+    metrics = json.loads(next(line for line in lines if line.startswith('{"lot":"CH-GR-0520-A"')))
+    assert metrics["grade"] == "A"
+    assert metrics["recycled_share"] == "1"
+    assert metrics["countries_of_origin"] == {"CN": "1"}
+    assert metrics["carbon_intensity_kgco2e_per_kg"] == "158"  # (35 + 1150) × 4999.5 / 7498.2501 kg
+    assert "genealogy and metrics verified" in result.stdout
     export = json.loads((work / "demo" / "export.json").read_text())
     assert len(export["events"]) == 12
+
+
+def test_the_readmes_ring_metrics_are_what_the_service_computes(
+    ledger: Any, actors: dict[str, Any]
+) -> None:
+    block = re.search(
+        r"<!-- ring-metrics:start -->\n```json\n(.*?)\n```\n<!-- ring-metrics:end -->",
+        (ROOT / "README.md").read_text(encoding="utf-8"),
+        re.DOTALL,
+    )
+    assert block is not None
+    run_steps(ledger, actors)
+    served = ledger.client.get(f"/v1/lots/{RING}/metrics").json()
+    assert served.pop("ancestry") == {"lots": 8, "entries": 26}
+    assert served == json.loads(block.group(1))

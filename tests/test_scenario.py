@@ -8,91 +8,16 @@ the split, the fabrication) — and the ledger must reach the scenario's
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
 
-import httpx
-import pytest
-
-from tests.support import ADMIN, Actor, Ledger, problem, sign, sign_transformation, tamper
-
-SCENARIO = json.loads(
-    (Path(__file__).parent / "data" / "ghana-ticino-hongkou.json").read_text(encoding="utf-8")
-)
-STEPS: list[dict[str, Any]] = SCENARIO["steps"]
-RING = "HK-RING-0901-0001"
-
-
-@pytest.fixture
-def actors(ledger: Ledger) -> dict[str, Actor]:
-    return {
-        p["id"]: ledger.partner(p["id"], *p["roles"], country=p["country"])
-        for p in SCENARIO["partners"]
-    }
-
-
-def _step_body(ledger: Ledger, actor: Actor, step: dict[str, Any]) -> dict[str, Any]:
-    if "outputs" not in step:
-        return ledger.event(
-            actor,
-            step["lot"],
-            step["stage"],
-            step["action"],
-            step["data"],
-            occurred_at=step["occurred_at"],
-        )
-    consumes = step.get("consumes_fine_g", {})
-    inputs: list[str | tuple[str, float]] = [
-        (lot, consumes[lot]) if lot in consumes else lot for lot in step.get("inputs", [])
-    ]
-    return ledger.transformation(
-        actor,
-        step["stage"],
-        step["action"],
-        inputs,
-        step["outputs"],
-        step["data"],
-        occurred_at=step["occurred_at"],
-    )
-
-
-def _post(ledger: Ledger, actors: dict[str, Actor], step: dict[str, Any]) -> httpx.Response:
-    actor = actors[step["partner"]]
-    body = _step_body(ledger, actor, step)
-    if "outputs" in step:
-        return ledger.client.post(
-            "/v1/transformations", json=sign_transformation(body, actor.key), headers=actor.auth
-        )
-    return ledger.client.post(
-        f"/v1/lots/{step['lot']}/events", json=sign(body, actor.key), headers=actor.auth
-    )
-
-
-def _run(ledger: Ledger, actors: dict[str, Actor], *, until: str | None = None) -> None:
-    """Post the steps in order, up to (not including) the first step with action ``until``."""
-    for step in STEPS:
-        if step["action"] == until:
-            return
-        response = _post(ledger, actors, step)
-        assert response.status_code == 201, (step, response.text)
-
-
-def _chains(ledger: Ledger, actors: dict[str, Actor]) -> None:
-    """The deposit's and the scrap's own chains (the first steps of each)."""
-    _run(ledger, actors, until="extracted")
-    scrap = next(s for s in STEPS if s["action"] == "recycled_intake")
-    assert _post(ledger, actors, scrap).status_code == 201
-    for step in STEPS:
-        if step.get("lot") == "CN-SCRAP-0420":
-            assert _post(ledger, actors, step).status_code == 201
+from tests.scenario import RING, SCENARIO, STEPS, own_chains, post_step, run_from, run_steps
+from tests.support import ADMIN, Actor, Ledger, problem, sign, tamper
 
 
 def test_the_journey_reaches_what_the_scenario_expects(
     ledger: Ledger, actors: dict[str, Actor]
 ) -> None:
-    _run(ledger, actors)
+    run_steps(ledger, actors)
     client = ledger.client
     expect = SCENARIO["expect"]
     ring = client.get(f"/v1/lots/{RING}").json()
@@ -120,7 +45,7 @@ def test_the_rings_metrics_follow_from_the_scenarios_numbers(
     ledger: Ledger, actors: dict[str, Actor]
 ) -> None:
     """The README's worked example, recomputed here by hand from the scenario's figures."""
-    _run(ledger, actors)
+    run_steps(ledger, actors)
     metrics = ledger.client.get(f"/v1/lots/{RING}/metrics").json()
     dore_fine = Decimal("1380") * Decimal("855.0") / 1000  # 1179.9
     melt = dore_fine + Decimal(7500)  # 8679.9 g fine into the refinery
@@ -145,7 +70,7 @@ def test_the_rings_metrics_follow_from_the_scenarios_numbers(
 def test_the_scenarios_attacks_on_transformations_are_refused(
     ledger: Ledger, actors: dict[str, Actor]
 ) -> None:
-    _run(ledger, actors, until="refined")
+    run_steps(ledger, actors, until="refined")
     refine = next(s for s in STEPS if s["action"] == "refined")
     greedy = {
         **refine,
@@ -155,7 +80,7 @@ def test_the_scenarios_attacks_on_transformations_are_refused(
         ],
     }
     before = ledger.snapshot()
-    body = problem(_post(ledger, actors, greedy), 422)
+    body = problem(post_step(ledger, actors, greedy), 422)
     assert body["code"] == "mass.over_claim"
     assert body["numbers"]["inputs_fine_g"] == "8679.9"
     assert body["numbers"]["outputs_fine_g"] == "9659.034"
@@ -163,14 +88,14 @@ def test_the_scenarios_attacks_on_transformations_are_refused(
     assert "9659.034" in body["detail"]
     assert body["errors"][0]["field"] == "transformation.outputs"
     assert ledger.snapshot() == before
-    _run_from(ledger, actors, "refined", until="split")
+    run_from(ledger, actors, "refined", until="split")
     # bund-bullion cuts the bar while the jeweler holds it
     cut = next(s for s in STEPS if s["action"] == "split")
     stolen = {**cut, "partner": "bund-bullion"}
-    body = problem(_post(ledger, actors, stolen), 403)
+    body = problem(post_step(ledger, actors, stolen), 403)
     assert body["code"] == "custody.not_custodian"
     assert body["errors"][0]["field"] == "transformation.inputs[0].lot"
-    _run_from(ledger, actors, "split", until="fabricated")
+    run_from(ledger, actors, "split", until="fabricated")
     # a second split of the bar after it was fully split
     again = {
         **cut,
@@ -178,27 +103,16 @@ def test_the_scenarios_attacks_on_transformations_are_refused(
         "data": {},
     }
     before = ledger.snapshot()
-    body = problem(_post(ledger, actors, again), 409)
+    body = problem(post_step(ledger, actors, again), 409)
     assert body["code"] == "lot.closed"
     assert "CH-KB-260520-003" in body["detail"]
     assert ledger.snapshot() == before
 
 
-def _run_from(ledger: Ledger, actors: dict[str, Actor], start: str, *, until: str) -> None:
-    begun = False
-    for step in STEPS:
-        begun = begun or step["action"] == start
-        if step["action"] == until and begun:
-            return
-        if begun:
-            response = _post(ledger, actors, step)
-            assert response.status_code == 201, (step, response.text)
-
-
 def test_a_rewritten_vault_location_is_found_by_verify_and_audit(
     ledger: Ledger, actors: dict[str, Actor]
 ) -> None:
-    _run(ledger, actors)
+    run_steps(ledger, actors)
     assert ledger.engine is not None
     vaulted = ledger.client.get("/v1/lots/CH-KB-260520-003/events").json()["events"][3]
     assert vaulted["body"]["action"] == "vaulted"
@@ -221,7 +135,7 @@ def test_a_partner_who_is_not_the_custodian_is_refused(
     ledger: Ledger, actors: dict[str, Actor]
 ) -> None:
     """The scenario's attack, on the scrap: bund-bullion posts while ticino holds it."""
-    _chains(ledger, actors)
+    own_chains(ledger, actors)
     before = ledger.snapshot()
     response = ledger.post(
         actors["bund-bullion"],
@@ -241,7 +155,7 @@ def test_an_event_signed_with_a_revoked_key_is_refused(
     ledger: Ledger, actors: dict[str, Actor]
 ) -> None:
     """The scenario's attack, on the deposit: obuasi-ridge's key is revoked, then used."""
-    _chains(ledger, actors)
+    own_chains(ledger, actors)
     miner = actors["obuasi-ridge"]
     revoke = ledger.client.post(
         f"/v1/admin/partners/obuasi-ridge/keys/{miner.key.public.key_id}/revoke",

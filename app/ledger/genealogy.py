@@ -11,6 +11,7 @@ with those claimed, field by field.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -20,9 +21,9 @@ from app.ledger.metrics import MetricsError, Replay, lot_metrics, partner_countr
 from app.ledger.note import NoteVerifier
 from app.ledger.records import LedgerEntry
 from app.ledger.report import Check, Report
-from app.ledger.verify import ChainChecker, log_checks, service_key_check
+from app.ledger.verify import ChainChecker, log_checks, registry_checks, service_key_check
 
-__all__ = ["GENEALOGY_FORMAT", "chain_links", "verify_genealogy"]
+__all__ = ["GENEALOGY_FORMAT", "Bundle", "chain_links", "check_bundle", "verify_genealogy"]
 
 GENEALOGY_FORMAT = "goldtrail.genealogy.v1"
 
@@ -79,41 +80,74 @@ def _chain_checks(
     return checks
 
 
-def _metrics_check(
+def _claimed(claimed: object, computed: dict[str, Any], what: str, lot: str) -> Check:
+    """Compare a claimed document with the recomputed one, member by member."""
+    if not isinstance(claimed, dict):
+        return Check(what, False, f"no {what} are claimed", lot=lot)
+    differ = sorted(
+        name for name in set(claimed) | set(computed) if claimed.get(name) != computed.get(name)
+    )
+    detail = "; ".join(
+        f"{name}: claimed {claimed.get(name)!r}, recomputed {computed.get(name)!r}"
+        for name in differ
+    )
+    return Check(what, not differ, detail or f"the claimed {what} are the recomputed ones", lot=lot)
+
+
+@dataclass(slots=True)
+class Bundle:
+    """What checking a genealogy-shaped document found."""
+
+    report: Report
+    checker: ChainChecker
+    replay: Replay | None
+    metrics: dict[str, Any] | None
+
+
+def _replay(
     doc: dict[str, Any], lot: str, entries: list[LedgerEntry], registry: list[LedgerEntry]
-) -> tuple[Check, dict[str, Any] | None]:
+) -> tuple[Check, Replay | None, dict[str, Any] | None]:
     closure = frozenset(str(x) for x in doc.get("lots") or [])
     try:
         tolerance = Decimal(str(doc.get("assay_tolerance")))
     except InvalidOperation:
-        return Check("metrics", False, "assay_tolerance is not a decimal", lot=lot), None
+        return Check("metrics", False, "assay_tolerance is not a decimal", lot=lot), None, None
     try:
         replay = Replay(closure, partner_countries(registry), tolerance).run(entries)
         computed = lot_metrics(replay, lot)
     except (MetricsError, FieldError) as exc:
-        return Check("mass balance", False, str(exc), lot=lot), None
-    claimed = doc.get("metrics")
-    if not isinstance(claimed, dict):
-        return Check("metrics", False, "the genealogy claims no metrics", lot=lot), computed
-    differ = sorted(
-        name for name in set(claimed) | set(computed) if claimed.get(name) != computed.get(name)
-    )
-    if differ:
-        detail = "; ".join(
-            f"{name}: claimed {claimed.get(name)!r}, recomputed {computed.get(name)!r}"
-            for name in differ
-        )
-        return Check("metrics", False, detail, lot=lot), computed
-    return (
-        Check(
+        return Check("mass balance", False, str(exc), lot=lot), None, None
+    check = _claimed(doc.get("metrics"), computed, "metrics", lot)
+    if check.ok:
+        check = Check(
             "metrics",
             True,
             f"recomputed from {len(entries)} entries of {len(closure)} lots: grade "
             f"{computed.get('grade')}, every transformation balances",
             lot=lot,
-        ),
-        computed,
-    )
+        )
+    return check, replay, computed
+
+
+def check_bundle(
+    doc: dict[str, Any], lot: str, *, service_key: PublicKey | None, log_key: NoteVerifier | None
+) -> Bundle:
+    """Check the registry, every entry as links of the lots' chains, the replay and the proofs."""
+    if service_key is None and log_key is not None:
+        service_key = log_key.public
+    key, key_check = service_key_check(doc, service_key, lot)
+    registry = _entries(doc, "registry")
+    entries = _entries(doc, "entries")
+    closure = {str(x) for x in doc.get("lots") or []}
+    report = Report([key_check])
+    checker = ChainChecker(key)
+    report.checks.extend(registry_checks(checker, registry))
+    report.checks.extend(_chain_checks(checker, entries, closure, lot))
+    metrics_check, replay, computed = _replay(doc, lot, entries, registry)
+    report.checks.append(metrics_check)
+    if log_key is not None:
+        report.checks.extend(log_checks(doc, lot, [*registry, *entries], log_key))
+    return Bundle(report, checker, replay, computed)
 
 
 def verify_genealogy(
@@ -128,28 +162,5 @@ def verify_genealogy(
     lot = doc.get("lot")
     if not isinstance(lot, str):
         raise FieldError("lot", "must be a string")
-    if service_key is None and log_key is not None:
-        service_key = log_key.public
-    key, key_check = service_key_check(doc, service_key, lot)
-    registry = _entries(doc, "registry")
-    entries = _entries(doc, "entries")
-    closure = {str(x) for x in doc.get("lots") or []}
-    report = Report([key_check])
-    checker = ChainChecker(key)
-    for entry in registry:
-        problems = checker.registry(entry)
-        report.checks.append(
-            Check(
-                f"registry {entry.kind}",
-                not problems,
-                "; ".join(problems) or f"{entry.kind} record signed by the service",
-                seq=entry.seq,
-                hash=entry.hash,
-            )
-        )
-    report.checks.extend(_chain_checks(checker, entries, closure, lot))
-    metrics_check, computed = _metrics_check(doc, lot, entries, registry)
-    report.checks.append(metrics_check)
-    if log_key is not None:
-        report.checks.extend(log_checks(doc, lot, [*registry, *entries], log_key))
-    return report, computed
+    bundle = check_bundle(doc, lot, service_key=service_key, log_key=log_key)
+    return bundle.report, bundle.metrics

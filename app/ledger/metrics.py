@@ -101,6 +101,11 @@ class Carried:
     conflict_affected: bool | None = None
     last: Carried | None = None
     """The lot as it was before its last gram was taken, for a consumed lot's metrics."""
+    # What the lot's own chain says of it, for a passport's summary.
+    form: str | None = None
+    holder: str | None = None
+    stage: str | None = None
+    sold: bool = False
 
     def gram(self, key: str) -> Decimal:
         return self.grams.get(key, _ZERO)
@@ -140,6 +145,15 @@ class Carried:
         for certificate in facts.certifications:
             if certificate.valid_on(day):
                 self.grams[CERTIFIED + certificate.scheme] = self.fine_g
+
+
+def _follow(lot: Carried, event: Event) -> None:
+    """Custody and stage as the lot's own events move them."""
+    if lot.holder is None or event.action == "received":
+        lot.holder = event.partner
+    if event.stage != "circulation":
+        lot.stage = event.stage
+    lot.sold = lot.sold or event.action == "sold"
 
 
 def _day(occurred_at: str) -> date:
@@ -229,6 +243,7 @@ class Replay:
             self._requantify(lot, event.data)
             lot.carbon_kg += facts.total_emissions_kgco2e
         lot.stages.add(event.stage)
+        _follow(lot, event)
         if lot.mass_g is None:  # a deposit: what it knows passes on at extraction
             if facts.location is not None:
                 lot.country = facts.location.country
@@ -238,7 +253,13 @@ class Replay:
 
     def _genesis_event(self, event: Event, facts: GreenFacts) -> Carried:
         mass, fineness = _quantities(event.data)
-        lot = Carried(mass_g=mass, fineness=fineness, carbon_kg=facts.total_emissions_kgco2e)
+        lot = Carried(
+            mass_g=mass,
+            fineness=fineness,
+            carbon_kg=facts.total_emissions_kgco2e,
+            form=event.data.get("form"),
+            stage=event.stage,
+        )
         if mass is not None and fineness is not None:
             self._originate(lot, fine_gold(mass, fineness), event.action, facts, [], event.partner)
         self.lots[event.lot] = lot
@@ -251,6 +272,7 @@ class Replay:
             return
         lot.mass_g = mass if mass is not None else lot.mass_g
         lot.fineness = fineness if fineness is not None else lot.fineness
+        lot.form = data.get("form", lot.form)
         if lot.mass_g is None or lot.fineness is None:
             return
         if lot.fine_g > 0:
@@ -328,7 +350,8 @@ class Replay:
             else:
                 lot = pool.scaled(out.fine_g / pool.fine_g, carbon=carbon)
                 lot.fine_g = out.fine_g
-            lot.mass_g, lot.fineness = out.mass_g, out.fineness
+            lot.mass_g, lot.fineness, lot.form = out.mass_g, out.fineness, out.form
+            lot.holder, lot.stage = t.partner, self._output_stage(t)
             lot.mark(facts, day)
             self.lots[out.lot] = lot
 
@@ -374,14 +397,20 @@ class Replay:
         if sliver > 0:
             self.lost.add(lot.scaled(sliver / lot.fine_g, carbon=_ZERO))
         if mass == 0:
-            self.lots[name] = Carried(
-                mass_g=mass, fineness=lot.fineness, stages=set(lot.stages), last=lot
-            )
+            rest = Carried(stages=set(lot.stages), last=lot)
         else:
             rest = lot.scaled(left / lot.fine_g, carbon=lot.carbon_kg - part.carbon_kg)
-            rest.fine_g, rest.mass_g, rest.fineness = left, mass, lot.fineness
-            self.lots[name] = rest
+            rest.fine_g = left
+        rest.mass_g, rest.fineness, rest.form = mass, lot.fineness, lot.form
+        rest.holder, rest.stage = lot.holder, lot.stage
+        self.lots[name] = rest
         return part
+
+    def _output_stage(self, t: Transformation) -> str:
+        if t.stage != "circulation":
+            return t.stage
+        stages = [self.lots[i.lot].stage or "exploration" for i in t.inputs if i.lot in self.lots]
+        return max(stages, key=_STAGE_ORDER.index, default="smelting")
 
     def _check_balance(
         self,

@@ -40,6 +40,7 @@ __all__ = [
     "KeyState",
     "Report",
     "log_checks",
+    "registry_checks",
     "service_key_check",
     "verify_in_checkpoint",
     "verify_lot_export",
@@ -249,6 +250,23 @@ def service_key_check(
     return pinned, Check("service key", same, detail, lot=lot)
 
 
+def registry_checks(checker: ChainChecker, registry: list[LedgerEntry]) -> list[Check]:
+    """Check the registry entries of an export, teaching ``checker`` the keys they hold."""
+    checks = []
+    for entry in registry:
+        problems = checker.registry(entry)
+        checks.append(
+            Check(
+                f"registry {entry.kind}",
+                not problems,
+                "; ".join(problems) or f"{entry.kind} record signed by the service",
+                seq=entry.seq,
+                hash=entry.hash,
+            )
+        )
+    return checks
+
+
 def verify_in_checkpoint(
     entry: LedgerEntry, proof: list[bytes], checkpoint: Checkpoint
 ) -> str | None:
@@ -303,17 +321,7 @@ def verify_lot_export(
         for i, item in enumerate(doc.get("events") or [])
     ]
     checker = ChainChecker(key)
-    for entry in registry:
-        problems = checker.registry(entry)
-        report.checks.append(
-            Check(
-                f"registry {entry.kind}",
-                not problems,
-                "; ".join(problems) or f"{entry.kind} record signed by the service",
-                seq=entry.seq,
-                hash=entry.hash,
-            )
-        )
+    report.checks.extend(registry_checks(checker, registry))
     for lot_seq, entry in enumerate(events):
         problems = checker.chain_entry(entry, lot=lot, lot_seq=lot_seq)
         action = entry.body.get("action", "?")

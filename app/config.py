@@ -32,6 +32,16 @@ class Settings(BaseSettings):
         description="The transparency log's origin line and checkpoint key name.",
     )
     checkpoint_interval_seconds: float = Field(default=1.0, ge=0)
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="Where buyers reach the passport pages; QR codes and certificates link here.",
+    )
+    issuer_did: str | None = Field(
+        default=None,
+        pattern=r"^did:web:[A-Za-z0-9.%:-]+$",
+        description="Issue credentials as this did:web (else a did:key of the service key).",
+    )
     database_inline: bool = Field(
         default=False,
         description="Run database work on the event loop; the default for SQLite.",

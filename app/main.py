@@ -14,8 +14,9 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.api.limits import BodySizeLimit
+from app.api.pages import routes as pages
 from app.api.problems import install_problem_handlers
-from app.api.routes import admin, audit, health, lots, partners, transformations
+from app.api.routes import admin, audit, health, lots, partners, transformations, wellknown
 from app.api.routes import log as log_routes
 from app.config import Settings
 from app.db import make_engine
@@ -76,7 +77,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    for module in (health, admin, partners, lots, transformations, log_routes, audit):
+    for module in (
+        health,
+        admin,
+        partners,
+        lots,
+        transformations,
+        log_routes,
+        audit,
+        pages,
+        wellknown,
+    ):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -20,16 +20,25 @@ from app.services import log
 from app.services.errors import Inconsistent, NotFound
 from app.services.events import require_lot
 
-__all__ = ["Lineage", "export_genealogy", "genealogy", "metrics"]
+__all__ = ["Lineage", "Replayed", "export_genealogy", "genealogy", "metrics", "replay_of"]
 
 
 def _signers(entries: list[LedgerEntry]) -> set[str]:
     return {str(entry.body.get("key")) for entry in entries}
 
 
-def _replay(
-    conn: Connection, lot_id: str, tolerance: Decimal
-) -> tuple[list[str], list[LedgerEntry], list[LedgerEntry], Replay]:
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """A lot's genealogy as read, and its replay."""
+
+    lots: list[str]
+    entries: list[LedgerEntry]
+    registry: list[LedgerEntry]
+    replay: Replay
+
+
+def replay_of(conn: Connection, lot_id: str, tolerance: Decimal) -> Replayed:
+    """Read the lot's genealogy and replay it; Inconsistent if the stored ledger does not."""
     lots, entries = repository.ancestry(conn, lot_id)
     if not entries:
         raise NotFound("lot.unknown", f"no lot {lot_id}", field="lot_id")
@@ -42,13 +51,15 @@ def _replay(
             "ledger.inconsistent",
             f"the genealogy of {lot_id} does not replay: {exc}; run an audit",
         ) from exc
-    return lots, entries, registry, replay
+    return Replayed(lots, entries, registry, replay)
 
 
 def metrics(conn: Connection, lot_id: str, *, tolerance: Decimal) -> dict[str, Any]:
     """The lot's green metrics, replayed from its genealogy's signed entries."""
-    lots, entries, _, replay = _replay(conn, lot_id, tolerance)
-    return lot_metrics(replay, lot_id) | {"ancestry": {"lots": len(lots), "entries": len(entries)}}
+    found = replay_of(conn, lot_id, tolerance)
+    return lot_metrics(found.replay, lot_id) | {
+        "ancestry": {"lots": len(found.lots), "entries": len(found.entries)}
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,21 +103,22 @@ def export_genealogy(
     service_key: PublicKey,
     tolerance: Decimal,
     checkpoint: CheckpointRow | None = None,
+    replayed: Replayed | None = None,
 ) -> dict[str, Any]:
     """Everything ``goldtrail verify`` needs to check the lot's metrics offline (§15)."""
-    lots, entries, registry, replay = _replay(conn, lot_id, tolerance)
+    found = replayed or replay_of(conn, lot_id, tolerance)
     doc: dict[str, Any] = {
         "format": GENEALOGY_FORMAT,
         "lot": lot_id,
         "service_key": service_key.b64,
         "assay_tolerance": plain(tolerance),
-        "lots": lots,
-        "registry": [entry.to_json() for entry in registry],
-        "entries": [entry.to_json() for entry in entries],
-        "metrics": lot_metrics(replay, lot_id),
+        "lots": found.lots,
+        "registry": [entry.to_json() for entry in found.registry],
+        "entries": [entry.to_json() for entry in found.entries],
+        "metrics": lot_metrics(found.replay, lot_id),
     }
     if checkpoint is not None:
-        seqs = [e.seq for e in registry] + [e.seq for e in entries]
+        seqs = [e.seq for e in found.registry] + [e.seq for e in found.entries]
         proofs = log.proofs_against(conn, [s for s in seqs if s < checkpoint.size], checkpoint.size)
         doc["log"] = {
             "checkpoint": checkpoint.note,

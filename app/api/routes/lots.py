@@ -18,7 +18,7 @@ from app.api.deps import (
 from app.db import read_transaction
 from app.models import repository
 from app.models.schemas import AcceptedOut, EntryOut, EventPage, LotOut, LotPage, VerifyOut
-from app.services import chains, events, genealogy, log
+from app.services import chains, events, genealogy, log, passport
 from app.services.events import require_lot
 
 router = APIRouter(prefix="/v1/lots", tags=["lots"])
@@ -204,3 +204,20 @@ def export_genealogy(lot_id: LotId, ctx: ContextDep) -> dict[str, Any]:
             tolerance=ctx.settings.assay_tolerance,
             checkpoint=checkpoint,
         )
+
+
+@router.get(
+    "/{lot_id}/passport",
+    summary="The lot's green passport: one signed, self-verifying bundle (public)",
+)
+def get_passport(lot_id: LotId, ctx: ContextDep) -> dict[str, Any]:
+    return passport.build(ctx, lot_id).doc
+
+
+@router.get(
+    "/{lot_id}/passport/credential",
+    summary="The passport as a W3C Verifiable Credential 2.0, eddsa-jcs-2022 (public)",
+)
+def get_credential(lot_id: LotId, ctx: ContextDep) -> JSONResponse:
+    credential = passport.credential(ctx, passport.build(ctx, lot_id))
+    return JSONResponse(credential, media_type="application/vc+ld+json")

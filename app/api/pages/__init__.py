@@ -1,0 +1,1 @@
+"""The green ID card a buyer sees: page, QR code and printable certificate."""

@@ -1,0 +1,191 @@
+"""The passport page in Simplified Chinese and English: words, names of countries, choice."""
+
+from __future__ import annotations
+
+import gettext
+from functools import lru_cache
+
+import pycountry
+
+__all__ = ["LANGUAGES", "choose", "country_name", "words"]
+
+LANGUAGES = ("zh", "en")
+
+_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Green ID card",
+        "lot": "Lot",
+        "grade": "Green grade",
+        "grade_note": "A is best, E is worst; by carbon per kg of fine gold",
+        "fine_gold": "Fine gold",
+        "carbon": "Carbon intensity",
+        "carbon_unit": "kg CO₂e per kg of fine gold",
+        "benchmark": "Average gold mine",
+        "of_benchmark": "of the average gold mine",
+        "recycled": "Recycled gold",
+        "certified": "Certified",
+        "none": "none",
+        "countries": "Countries of origin",
+        "conflict_free": "Conflict-free origin",
+        "mercury_free": "Mercury-free",
+        "yes": "yes",
+        "no": "no",
+        "unknown": "not declared",
+        "journey": "Journey",
+        "custodian": "Held by",
+        "verification": "Verification",
+        "server_ok": "Goldtrail's verifier checked every signature, link, proof and figure of this passport.",
+        "server_bad": "Warning: this passport does not verify. Do not rely on it.",
+        "browser_checking": "Your browser is checking the passport itself…",
+        "browser_ok": "Your browser checked it too, without trusting any server:",
+        "browser_bad": "Your browser found that this passport was changed:",
+        "browser_cannot": "This browser cannot verify Ed25519 signatures, so it could not check the passport itself. Use an up-to-date browser, or run: goldtrail verify passport.json",
+        "browser_scope": "The browser checks hashes, signatures, chain links, the transparency-log proofs and the checkpoint. The metrics' arithmetic is rechecked by goldtrail verify; the service's signature covers it here.",
+        "checked": "What was checked",
+        "download": "Passport (JSON)",
+        "credential": "Verifiable credential",
+        "certificate": "Printable certificate (PDF)",
+        "qr_alt": "QR code linking to this page",
+        "switch": "中文",
+        "from": "from",
+        "to": "into",
+        "not_found": "No such lot",
+        "not_found_text": "Goldtrail has no lot with this id. Check the code on the card.",
+        "stage.exploration": "Exploration",
+        "stage.mining": "Mining",
+        "stage.smelting": "Smelting and refining",
+        "stage.circulation": "Circulation",
+        "stage.sale": "Sale",
+        "checkpoint": "Proven against log checkpoint",
+        "grams": "g",
+    },
+    "zh": {
+        "title": "绿色身份证",
+        "lot": "批次",
+        "grade": "绿色等级",
+        "grade_note": "A 最好，E 最差；按每千克纯金的碳排放评定",
+        "fine_gold": "纯金含量",
+        "carbon": "碳强度",
+        "carbon_unit": "千克二氧化碳当量 / 千克纯金",
+        "benchmark": "金矿平均水平",
+        "of_benchmark": "（相当于金矿平均水平的比例）",
+        "recycled": "再生金比例",
+        "certified": "认证",
+        "none": "无",
+        "countries": "原产国",
+        "conflict_free": "无冲突来源",
+        "mercury_free": "无汞",
+        "yes": "是",
+        "no": "否",
+        "unknown": "未声明",
+        "journey": "流转历程",
+        "custodian": "当前持有方",
+        "verification": "验证",
+        "server_ok": "Goldtrail 验证程序已核对本护照的全部签名、链接、证明和数据。",
+        "server_bad": "警告：本护照未通过验证，请勿信赖。",
+        "browser_checking": "您的浏览器正在独立核验本护照……",
+        "browser_ok": "您的浏览器也已独立核验，无需信任任何服务器：",
+        "browser_bad": "您的浏览器发现本护照已被篡改：",
+        "browser_cannot": "此浏览器不支持 Ed25519 签名验证，无法独立核验本护照。请使用最新版浏览器，或运行：goldtrail verify passport.json",
+        "browser_scope": "浏览器核验哈希、签名、链式链接、透明日志证明和检查点。各项指标的计算由 goldtrail verify 复核，并受服务签名保护。",
+        "checked": "核验内容",
+        "download": "护照（JSON）",
+        "credential": "可验证凭证",
+        "certificate": "可打印证书（PDF）",
+        "qr_alt": "指向本页的二维码",
+        "switch": "English",
+        "from": "来自",
+        "to": "制成",
+        "not_found": "未找到该批次",
+        "not_found_text": "Goldtrail 中没有此编号的批次，请核对卡片上的编号。",
+        "stage.exploration": "勘探",
+        "stage.mining": "开采",
+        "stage.smelting": "冶炼与精炼",
+        "stage.circulation": "流通",
+        "stage.sale": "销售",
+        "checkpoint": "已在透明日志检查点中证明",
+        "grams": "克",
+    },
+}
+
+_ACTIONS: dict[str, dict[str, str]] = {
+    "en": {
+        "site_registered": "Site registered",
+        "permit_granted": "Permit granted",
+        "impact_assessed": "Impact assessed",
+        "extracted": "Ore extracted",
+        "recycled_intake": "Recycled gold taken in",
+        "smelted": "Smelted",
+        "refined": "Refined",
+        "assayed": "Assayed",
+        "cast": "Cast",
+        "merged": "Merged",
+        "split": "Split",
+        "fabricated": "Made into jewellery",
+        "transferred": "Handed over",
+        "received": "Received",
+        "shipped": "Shipped",
+        "vaulted": "Vaulted",
+        "sold": "Sold",
+    },
+    "zh": {
+        "site_registered": "矿区登记",
+        "permit_granted": "获得许可",
+        "impact_assessed": "环境影响评估",
+        "extracted": "开采矿石",
+        "recycled_intake": "回收金入库",
+        "smelted": "冶炼",
+        "refined": "精炼",
+        "assayed": "化验",
+        "cast": "铸造",
+        "merged": "合并",
+        "split": "分割",
+        "fabricated": "制成首饰",
+        "transferred": "移交",
+        "received": "接收",
+        "shipped": "运输",
+        "vaulted": "入库保管",
+        "sold": "售出",
+    },
+}
+
+
+def words(language: str) -> dict[str, str]:
+    table = dict(_WORDS[language])
+    table.update({f"action.{k}": v for k, v in _ACTIONS[language].items()})
+    return table
+
+
+def choose(accept_language: str | None, requested: str | None) -> str:
+    """``?lang=`` if given, else the first of Accept-Language's languages we speak, else zh."""
+    if requested in LANGUAGES:
+        return str(requested)
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in LANGUAGES and quality > 0:
+            ranked.append((-quality, position, primary))
+    return min(ranked)[2] if ranked else "zh"
+
+
+@lru_cache(maxsize=2)
+def _country_names(language: str) -> gettext.NullTranslations:
+    if language == "zh":
+        return gettext.translation(
+            "iso3166-1", pycountry.LOCALES_DIR, languages=["zh_CN"], fallback=True
+        )
+    return gettext.NullTranslations()
+
+
+def country_name(code: str, language: str) -> str:
+    country = pycountry.countries.get(alpha_2=code)
+    if country is None:
+        return code
+    return _country_names(language).gettext(str(country.name))

@@ -1,0 +1,117 @@
+"""GET /p/{lot}: the passport page, its QR code and its certificate."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path as FilePath
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from app.api.deps import ContextDep, in_database
+from app.api.pages.documents import certificate_pdf, qr_png, qr_svg
+from app.api.pages.i18n import choose, words
+from app.api.pages.view import card_of
+from app.api.routes.lots import LotId
+from app.services import passport
+from app.services.context import LedgerContext
+from app.services.errors import Inconsistent, NotFound
+
+router = APIRouter(prefix="/p", tags=["pages"])
+
+HERE = FilePath(__file__).parent
+TEMPLATES = Environment(
+    loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"])
+)
+
+
+@lru_cache(maxsize=1)
+def _verify_js() -> Markup:
+    return Markup((HERE / "verify.js").read_text(encoding="utf-8"))  # noqa: S704 (our own file)
+
+
+def _script_json(value: object) -> Markup:
+    # Inside <script> no HTML escaping applies: keep "</script>" out of the JSON text instead.
+    text = json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")
+    return Markup(text)  # noqa: S704 (JSON with "<" escaped)
+
+
+def page_url(ctx: LedgerContext, lot: str) -> str:
+    return f"{ctx.settings.public_base_url.rstrip('/')}/p/{lot}"
+
+
+def _not_found(language: str) -> HTMLResponse:
+    w = words(language)
+    html = TEMPLATES.get_template("not_found.html").render(w=w, language=language)
+    return HTMLResponse(html, status_code=404)
+
+
+@router.get("/{lot_id}", response_class=HTMLResponse, summary="The lot's green ID card")
+async def page(
+    lot_id: LotId,
+    ctx: ContextDep,
+    lang: Annotated[str | None, Query(pattern="^(zh|en)$")] = None,
+    accept_language: Annotated[str | None, Header()] = None,
+) -> HTMLResponse:
+    language = choose(accept_language, lang)
+    w = words(language)
+    try:
+        built = await in_database(ctx, lambda: passport.build(ctx, lot_id))
+    except NotFound:
+        return _not_found(language)
+    except Inconsistent as exc:
+        html = TEMPLATES.get_template("broken.html").render(
+            w=w, language=language, lot=lot_id, detail=exc.detail
+        )
+        return HTMLResponse(html, status_code=200)
+    failures = [f"{c.check}: {c.detail}" for c in built.report.failures]
+    html = TEMPLATES.get_template("passport.html").render(
+        w=w,
+        language=language,
+        card=card_of(built.doc, language, w),
+        server_ok=built.report.ok,
+        failures=failures[:10],
+        passport_json=_script_json(built.doc),
+        words_json=_script_json(w),
+        verify_js=_verify_js(),
+    )
+    return HTMLResponse(html, headers={"Content-Language": "zh-Hans" if language == "zh" else "en"})
+
+
+async def _known(ctx: LedgerContext, lot_id: str) -> None:
+    from app.db import read_transaction
+    from app.models import repository
+
+    def exists() -> bool:
+        with read_transaction(ctx.engine) as conn:
+            return repository.lot_state(conn, lot_id) is not None
+
+    if not await in_database(ctx, exists):
+        raise NotFound("lot.unknown", f"no lot {lot_id}", field="lot_id")
+
+
+@router.get("/{lot_id}/qr.svg", summary="QR code of the page's address (SVG)")
+async def qr_code_svg(lot_id: LotId, ctx: ContextDep) -> Response:
+    await _known(ctx, lot_id)
+    return Response(qr_svg(page_url(ctx, lot_id)), media_type="image/svg+xml")
+
+
+@router.get("/{lot_id}/qr.png", summary="QR code of the page's address (PNG)")
+async def qr_code_png(lot_id: LotId, ctx: ContextDep) -> Response:
+    await _known(ctx, lot_id)
+    return Response(qr_png(page_url(ctx, lot_id)), media_type="image/png")
+
+
+@router.get("/{lot_id}/certificate.pdf", summary="A printable certificate with the QR code")
+async def certificate(lot_id: LotId, ctx: ContextDep, request: Request) -> Response:
+    built = await in_database(ctx, lambda: passport.build(ctx, lot_id))
+    pdf = certificate_pdf(built.doc, url=page_url(ctx, lot_id), digest=built.digest)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="certificate-{lot_id}.pdf"'},
+    )

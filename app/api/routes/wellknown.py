@@ -1,0 +1,23 @@
+"""/.well-known/did.json: the issuer's DID document, when credentials are issued as a did:web."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from app.api.deps import ContextDep
+from app.services import passport
+from app.services.errors import NotFound
+
+router = APIRouter(tags=["passport"])
+
+
+@router.get("/.well-known/did.json", summary="The did:web document naming the service key")
+def did_json(ctx: ContextDep) -> dict[str, Any]:
+    if ctx.settings.issuer_did is None:
+        raise NotFound(
+            "did.not_configured",
+            "credentials are issued by a did:key; set GOLDTRAIL_ISSUER_DID for a did:web",
+        )
+    return passport.did_document(ctx)

@@ -1,0 +1,141 @@
+"""The passport page in real headless Chromium (Debian's chromium, driven by Playwright).
+
+The page must render the card, verify the passport in the browser (WebCrypto
+Ed25519, SHA-256, RFC 9162 proofs), and fail visibly when any byte of the
+passport it carries was changed, or when the ledger behind it was. Screenshots
+at phone and desktop width are kept in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, Route, sync_playwright
+from sqlalchemy import Engine
+
+from tests.scenario import RING, partners, run_steps
+from tests.support import Ledger, tamper
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def journey(server: str) -> str:
+    with httpx.Client(base_url=server, timeout=60) as client:
+        ledger = Ledger(client=client)
+        run_steps(ledger, partners(ledger))
+    return server
+
+
+def _open(browser: Browser, url: str, *, size: dict[str, int], locale: str = "en-US") -> Page:
+    page = browser.new_page(
+        viewport=size, locale=locale, extra_http_headers={"Accept-Language": locale}
+    )
+    page.goto(url)
+    page.wait_for_function(
+        "document.getElementById('browser-check').dataset.state !== 'checking'", timeout=30_000
+    )
+    return page
+
+
+def test_the_card_renders_and_verifies_in_the_browser(browser: Browser, journey: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = _open(browser, f"{journey}/p/{RING}", size=PHONE)
+    assert page.locator("#browser-check").get_attribute("data-state") == "verified", page.locator(
+        "#browser-check"
+    ).inner_text()
+    assert page.locator("#server-check").get_attribute("data-state") == "verified"
+    text = page.locator("main").inner_text()
+    assert "B" in page.locator(".grade").inner_text()
+    assert "3004.7" in text
+    assert "86.4 %" in text  # recycled share
+    assert "LBMA Good Delivery" in text
+    assert "Ghana" in text
+    assert "Made into jewellery" in text
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("img.qr").get_attribute("alt")
+    assert (
+        page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    )  # no sideways scroll
+    page.screenshot(path=ARTIFACTS / "passport-phone-en.png", full_page=True)
+    page.close()
+    desktop = _open(browser, f"{journey}/p/{RING}", size=DESKTOP, locale="zh-CN")
+    assert desktop.locator("html").get_attribute("lang") == "zh-Hans"
+    assert "绿色身份证" in desktop.locator("h1").inner_text()
+    assert "加纳" in desktop.locator("main").inner_text()
+    assert desktop.locator("#browser-check").get_attribute("data-state") == "verified"
+    desktop.screenshot(path=ARTIFACTS / "passport-desktop-zh.png", full_page=True)
+    desktop.locator("a.lang").click()
+    desktop.wait_for_load_state()
+    assert desktop.locator("html").get_attribute("lang") == "en"
+    desktop.close()
+
+
+def test_a_changed_byte_in_the_page_fails_in_the_browser(browser: Browser, journey: str) -> None:
+    """The server's word is green, but the passport the page carries was altered on the way."""
+
+    def alter(route: Route) -> None:
+        response = route.fetch()
+        body = response.text().replace('"emissions_kgco2e": 35,', '"emissions_kgco2e": 3,', 1)
+        assert body != response.text()
+        route.fulfill(response=response, body=body)
+
+    page = browser.new_page(viewport=PHONE)
+    page.route(f"{journey}/p/{RING}", alter)
+    page.goto(f"{journey}/p/{RING}")
+    page.wait_for_function(
+        "document.getElementById('browser-check').dataset.state !== 'checking'", timeout=30_000
+    )
+    check = page.locator("#browser-check")
+    assert check.get_attribute("data-state") == "failed"
+    assert "hash" in check.inner_text()
+    assert "signature" in check.inner_text()
+    page.screenshot(path=ARTIFACTS / "passport-phone-altered.png", full_page=True)
+    page.close()
+
+
+def test_a_broken_ledger_shows_a_red_warning_never_a_green_card(
+    browser: Browser, journey: str, engine: Engine
+) -> None:
+    with httpx.Client(base_url=journey) as client:
+        vaulted = client.get("/v1/lots/CH-KB-260520-003/events").json()["events"][3]
+    tamper(
+        engine,
+        "UPDATE ledger_entries SET body = REPLACE(body, 'CN-SH', 'CN-BJ') WHERE seq = :seq",
+        seq=vaulted["seq"],
+    )
+    page = _open(browser, f"{journey}/p/{RING}", size=PHONE)
+    assert page.locator("[role=alert]").is_visible()
+    assert page.locator("#server-check").get_attribute("data-state") == "failed"
+    assert page.locator("#browser-check").get_attribute("data-state") == "failed"
+    assert "hash" in page.locator("[role=alert]").inner_text()
+    grade_colour = page.locator(".grade").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert grade_colour == "rgb(107, 107, 107)"  # grey, not the grade's green
+    page.screenshot(path=ARTIFACTS / "passport-phone-broken.png", full_page=True)
+    page.close()
+
+
+def test_an_unknown_lot_is_a_404_page(browser: Browser, server: str) -> None:
+    page = browser.new_page(
+        viewport=PHONE, locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN"}
+    )
+    response = page.goto(f"{server}/p/NO-SUCH-LOT")
+    assert response is not None
+    assert response.status == 404
+    assert "未找到该批次" in page.locator("h1").inner_text()
+    page.close()

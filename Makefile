@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint test-sqlite test-postgres bench clean
+.PHONY: run test lint test-sqlite test-postgres bench clean system-deps
+
+# What the passport tests drive: Debian's Chromium (Playwright runs it), a QR decoder,
+# PDF text extraction and CJK fonts for the Chinese page. Installed once, if missing.
+SYSTEM_TOOLS := chromium zbarimg pdftotext
+SYSTEM_PACKAGES := chromium chromium-driver zbar-tools poppler-utils fonts-noto-cjk
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +25,19 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+system-deps:
+	@for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing $(SYSTEM_PACKAGES) (apt)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $(SYSTEM_PACKAGES); \
+	fi
+
+test: lint system-deps
 	$(BIN)/pytest -q
 
 # The same suite against PostgreSQL (what .ci/run does after `make test`).
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) system-deps
 	GOLDTRAIL_TEST_DATABASE_URL=$${GOLDTRAIL_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test} \
 		$(BIN)/pytest -q
 

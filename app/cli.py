@@ -21,6 +21,7 @@ from app.ledger.genealogy import GENEALOGY_FORMAT, verify_genealogy
 from app.ledger.keys import PublicKey, SigningKey, b64encode
 from app.ledger.merkle import verify_consistency
 from app.ledger.note import Checkpoint, NoteVerifier, open_checkpoint
+from app.ledger.passport import PASSPORT_FORMAT, verify_passport
 from app.ledger.receipts import RECEIPT_FORMAT, verify_receipt
 from app.ledger.report import Check, Report
 from app.ledger.transformations import TRANSFORMATION_TYPE, Transformation
@@ -267,7 +268,7 @@ def verify(
     file: Annotated[
         Path,
         typer.Argument(
-            help="A lot export, a genealogy export, a log receipt, or a checkpoint (text)."
+            help="A passport, a lot or genealogy export, a log receipt, or a checkpoint (text)."
         ),
     ],
     service_key: Annotated[
@@ -310,6 +311,13 @@ def verify(
                 raise _fail("a receipt is verified with --log-key")
             report = verify_receipt(doc, log_key=verifier)
             what = "receipt"
+        elif kind == PASSPORT_FORMAT:
+            if verifier is None:
+                raise _fail("a passport is verified with --log-key")
+            report, computed = verify_passport(doc, log_key=verifier, service_key=pinned)
+            what = "passport"
+            if computed is not None and not as_json:
+                _print_metrics(computed)
         elif kind == GENEALOGY_FORMAT:
             report, computed = verify_genealogy(doc, service_key=pinned, log_key=verifier)
             what = "genealogy and metrics"

@@ -11,6 +11,7 @@ from functools import partial
 
 import anyio.to_thread
 from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 
 from app import __version__
 from app.api.limits import BodySizeLimit
@@ -90,4 +91,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Passports and exports are large, repetitive JSON: about a fifth of the size gzipped.
+    app.add_middleware(GZipMiddleware, minimum_size=4096)
     return app

@@ -199,3 +199,42 @@ def test_sign_helper_signs_canonical_bytes() -> None:
 def test_decimal_of_is_the_number_rfc8785_writes(number: float) -> None:
     assert decimal_of(number) == Decimal(canonical_bytes(number).decode("ascii"))
     assert str(decimal_of(number)) == str(Decimal(canonical_bytes(number).decode("ascii")))
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=1500)
+@given(_JSON)
+def test_canonical_bytes_are_rfc8785_whichever_encoder_writes_them(value: object) -> None:
+    import rfc8785
+
+    try:
+        expected = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError):
+        with pytest.raises(CanonicalizationError):
+            canonical_bytes(value)
+        return
+    assert canonical_bytes(value) == expected
+
+
+def test_the_fast_canonical_path_is_taken_for_ledger_json_and_not_for_the_rest() -> None:
+    from app.ledger.canonical import _json_agrees
+
+    assert _json_agrees({"mass_g": 499.8, "fineness": 999.9, "lot": "GH-1", "data": [1, "x"]})
+    for odd in ({"fineness": 750.0}, {"x": 1e-7}, {"\U0001f600": 1, "\uffff": 2}):
+        assert not _json_agrees(odd)
+        assert canonical_bytes(odd) == __import__("rfc8785").dumps(odd)
+    assert not _json_agrees({"x": 2**60})
+    with pytest.raises(CanonicalizationError):
+        canonical_bytes({"x": 2**60})

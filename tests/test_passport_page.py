@@ -9,6 +9,7 @@ at phone and desktop width are kept in test-artifacts/.
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,6 +74,15 @@ def test_the_card_renders_and_verifies_in_the_browser(browser: Browser, journey:
         page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     )  # no sideways scroll
     page.screenshot(path=ARTIFACTS / "passport-phone-en.png", full_page=True)
+    # The QR code as the browser draws it (the SVG) decodes to this page's public address.
+    page.locator("img.qr").screenshot(path=ARTIFACTS / "qr-rendered.png")
+    decoded = subprocess.run(
+        ["zbarimg", "--quiet", "--raw", str(ARTIFACTS / "qr-rendered.png")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert decoded == f"http://127.0.0.1:8000/p/{RING}"
     page.close()
     desktop = _open(browser, f"{journey}/p/{RING}", size=DESKTOP, locale="zh-CN")
     assert desktop.locator("html").get_attribute("lang") == "zh-Hans"

@@ -226,4 +226,5 @@ class LedgerEntry:
             signer=obj["signer"],
             recorded_at=obj["recorded_at"],
             receipt=obj["receipt"],
+            stored=canonical_bytes(body),  # an export carries the body as JSON: its JCS form
         )

@@ -67,7 +67,9 @@ def _bundle(
     passport = {
         "format": PASSPORT_FORMAT,
         "lot": lot_id,
-        "issued_at": format_time(utc_now()),
+        # The checkpoint's time: the same lot proven against the same checkpoint is the
+        # same passport, byte for byte (Ed25519 signatures are deterministic).
+        "issued_at": checkpoint.issued_at if checkpoint is not None else format_time(utc_now()),
         "service_key": doc["service_key"],
         "assay_tolerance": doc["assay_tolerance"],
         "summary": summary_of(carried, lot=lot_id, head=state.head, length=state.length),

@@ -38,6 +38,12 @@ def _latin(text: object) -> str:
     )
 
 
+def _yes_no(flag: object) -> str:
+    if flag is None:
+        return "not declared"
+    return "yes" if flag else "no"
+
+
 def certificate_pdf(doc: dict[str, Any], *, url: str, digest: str) -> bytes:
     """A one-page certificate: the grade and figures, the QR code, the checkpoint proven against."""
     metrics = doc.get("metrics") or {}
@@ -79,8 +85,8 @@ def certificate_pdf(doc: dict[str, Any], *, url: str, digest: str) -> bytes:
             "Countries of origin",
             ", ".join(f"{k} {v}" for k, v in (metrics.get("countries_of_origin") or {}).items()),
         ),
-        ("Conflict-free", str(metrics.get("conflict_free"))),
-        ("Mercury-free", str(metrics.get("mercury_free"))),
+        ("Conflict-free origin", _yes_no(metrics.get("conflict_free"))),
+        ("Mercury-free", _yes_no(metrics.get("mercury_free"))),
         ("Held by", str(summary.get("custodian"))),
         ("Chain head", f"{summary.get('head')} ({summary.get('length')} entries)"),
         ("Passport SHA-256", digest),

@@ -1,0 +1,322 @@
+"""The passport bundle, its verifiable credential, QR code and certificate.
+
+The credential is checked here by an independent verifier written from the
+"Data Integrity EdDSA Cryptosuites v1.0" text (§3.3, eddsa-jcs-2022) with
+hashlib, cryptography, rfc8785 and base58 — not with app.ledger.credentials.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import random
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import base58
+import pytest
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from app.cli import app as cli
+from app.config import Settings
+from app.ledger.canonical import parse_strict
+from app.ledger.errors import LedgerError
+from app.ledger.note import NoteVerifier
+from app.ledger.passport import verify_passport
+from app.main import create_app
+from tests.scenario import RING, run_steps
+from tests.support import Actor, Ledger, problem
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def journey(ledger: Ledger, actors: dict[str, Actor]) -> NoteVerifier:
+    run_steps(ledger, actors)
+    return NoteVerifier.parse(ledger.client.get("/v1/log/key").text.strip())
+
+
+def _passport(ledger: Ledger) -> dict[str, Any]:
+    response = ledger.client.get(f"/v1/lots/{RING}/passport")
+    assert response.status_code == 200, response.text
+    doc: dict[str, Any] = response.json()
+    return doc
+
+
+def _failed(doc: dict[str, Any], log_key: NoteVerifier) -> set[str]:
+    report, _ = verify_passport(doc, log_key=log_key)
+    assert not report.ok
+    return {check.check for check in report.failures}
+
+
+def test_the_passport_verifies_offline_with_the_ledger_library_alone(
+    ledger: Ledger, journey: NoteVerifier
+) -> None:
+    doc = _passport(ledger)
+    report, metrics = verify_passport(doc, log_key=journey)
+    assert report.ok, [(c.check, c.detail) for c in report.failures]
+    assert metrics == doc["metrics"]
+    checks = {c.check for c in report.checks}
+    assert {
+        "passport signature",
+        "checkpoint",
+        "in log",
+        "metrics",
+        "summary",
+        "partners",
+    } <= checks
+    assert doc["summary"] | {"head": None} == {
+        "lot": RING,
+        "form": "jewellery",
+        "mass_g": "5.2",
+        "fineness": "750",
+        "fine_gold_g": "3.9",
+        "custodian": "hk-heritage",
+        "stage": "sale",
+        "closed": True,
+        "head": None,
+        "length": 2,
+    }
+    assert len(doc["entries"]) == 26
+    assert {p["id"] for p in doc["partners"]} >= {"obuasi-ridge", "ticino-refinery", "hk-heritage"}
+    again = _passport(ledger)
+    assert again == doc  # nothing moved: the same passport, byte for byte
+    sent = ledger.client.get(f"/v1/lots/{RING}/passport", headers={"Accept-Encoding": "gzip"})
+    assert sent.headers["content-encoding"] == "gzip"
+    assert int(sent.headers["content-length"]) < len(sent.content) / 2
+
+
+MUTATIONS: list[tuple[str, Any, set[str]]] = [
+    ("summary fine gold", lambda d: d["summary"].update(fine_gold_g="39"), {"summary"}),
+    ("custodian", lambda d: d["summary"].update(custodian="bund-bullion"), {"summary"}),
+    ("grade", lambda d: d["metrics"].update(grade="A"), {"metrics"}),
+    ("partner name", lambda d: d["partners"][0].update(name="Someone Else"), {"partners"}),
+    (
+        "an ancestor's emissions",
+        lambda d: next(e for e in d["entries"] if e["body"]["action"] == "extracted")["body"][
+            "data"
+        ].update(emissions_kgco2e=1),
+        {"transformation extracted", "metrics", "in log"},
+    ),
+    (
+        "a proof",
+        lambda d: d["log"]["proofs"].update(
+            {next(iter(d["log"]["proofs"])): ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]}
+        ),
+        {"in log"},
+    ),
+    (
+        "the checkpoint's root",
+        lambda d: d["log"].update(checkpoint=d["log"]["checkpoint"].replace("\n", "\nX", 1)),
+        {"checkpoint"},
+    ),
+    (
+        "the smelting dropped",
+        lambda d: d.update(entries=[e for e in d["entries"] if e["body"]["action"] != "smelted"]),
+        {"mass balance"},
+    ),
+    ("the issue date", lambda d: d.update(issued_at="2030-01-01T00:00:00.000000Z"), set()),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "also"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
+def test_every_change_fails_and_names_what(
+    ledger: Ledger, journey: NoteVerifier, name: str, change: Any, also: set[str]
+) -> None:
+    doc = copy.deepcopy(_passport(ledger))
+    change(doc)
+    failed = _failed(doc, journey)
+    assert "passport signature" in failed
+    assert also <= failed, failed
+
+
+def test_any_changed_byte_anywhere_fails(ledger: Ledger, journey: NoteVerifier) -> None:
+    text = json.dumps(_passport(ledger), ensure_ascii=False, separators=(",", ":"))
+    rng = random.Random(20261129)
+    refused = failed = 0
+    for position in rng.sample(range(len(text)), 120):
+        replacement = rng.choice([c for c in '0123456789abcdefXYZ:,{}"' if c != text[position]])
+        changed = text[:position] + replacement + text[position + 1 :]
+        try:
+            doc = parse_strict(changed.encode(), limits=_LIMITS)
+            report, _ = verify_passport(doc, log_key=journey)
+        except LedgerError:
+            refused += 1  # not JSON, or not a passport at all
+            continue
+        assert not report.ok, (position, text[position - 20 : position + 20])
+        failed += 1
+    assert failed > 60  # most single-byte changes still parse, and every one of them fails
+
+
+_LIMITS = __import__("app.cli", fromlist=["DOCUMENT_LIMITS"]).DOCUMENT_LIMITS
+
+
+def test_the_cli_verifies_a_passport(ledger: Ledger, journey: NoteVerifier, tmp_path: Path) -> None:
+    path = tmp_path / "passport.json"
+    path.write_text(json.dumps(_passport(ledger)), encoding="utf-8")
+    result = runner.invoke(cli, ["verify", str(path), "--log-key", str(journey)])
+    assert result.exit_code == 0, result.output
+    assert "passport verified" in result.output
+    unkeyed = runner.invoke(cli, ["verify", str(path)])
+    assert unkeyed.exit_code == 1
+    assert "--log-key" in unkeyed.output
+    doc = json.loads(path.read_text())
+    doc["summary"]["stage"] = "smelting"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    broken = runner.invoke(cli, ["verify", str(path), "--log-key", str(journey)])
+    assert broken.exit_code == 1
+    assert "stage: claimed 'smelting', recomputed 'sale'" in broken.output
+
+
+# An independent eddsa-jcs-2022 verifier, from the specification's §3.3.2 and §3.3.4–3.3.6.
+
+
+def _ed25519_of_did_key(method: str) -> bytes:
+    did, _, fragment = method.partition("#")
+    assert did.startswith("did:key:z")
+    assert fragment == did.removeprefix("did:key:")
+    decoded = base58.b58decode(did.removeprefix("did:key:z"))
+    assert decoded[:2] == b"\xed\x01"  # multicodec ed25519-pub
+    return decoded[2:]
+
+
+def independent_verify(credential: dict[str, Any], raw_key: bytes | None = None) -> bool:
+    proof = dict(credential["proof"])
+    unsecured = {k: v for k, v in credential.items() if k != "proof"}
+    if proof["type"] != "DataIntegrityProof" or proof["cryptosuite"] != "eddsa-jcs-2022":
+        return False
+    proof_value = proof.pop("proofValue")
+    if "@context" in proof:
+        if unsecured["@context"][: len(proof["@context"])] != proof["@context"]:
+            return False
+        unsecured["@context"] = proof["@context"]
+    hash_data = (
+        hashlib.sha256(rfc8785.dumps(proof)).digest()
+        + hashlib.sha256(rfc8785.dumps(unsecured)).digest()
+    )
+    assert proof_value.startswith("z")
+    key = raw_key or _ed25519_of_did_key(proof["verificationMethod"])
+    try:
+        Ed25519PublicKey.from_public_bytes(key).verify(base58.b58decode(proof_value[1:]), hash_data)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def test_the_credential_verifies_independently_and_fails_when_changed(
+    ledger: Ledger, journey: NoteVerifier
+) -> None:
+    credential = ledger.client.get(f"/v1/lots/{RING}/passport/credential").json()
+    assert credential["@context"][0] == "https://www.w3.org/ns/credentials/v2"
+    assert "VerifiableCredential" in credential["type"]
+    assert credential["issuer"]["id"] == credential["proof"]["verificationMethod"].split("#")[0]
+    assert _ed25519_of_did_key(credential["proof"]["verificationMethod"]) == journey.public.raw
+    assert independent_verify(credential)
+    subject = credential["credentialSubject"]
+    assert subject["metrics"]["grade"] == "B"
+    passport = _passport(ledger)
+    assert (
+        subject["passport"]["digestSHA256"] == hashlib.sha256(rfc8785.dumps(passport)).hexdigest()
+    )
+    for change in (
+        lambda c: c["credentialSubject"]["metrics"].update(grade="A"),
+        lambda c: c["credentialSubject"]["summary"].update(fine_gold_g="4"),
+        lambda c: c.update(validFrom="2030-01-01T00:00:00Z"),
+        lambda c: c["issuer"].update(name="Someone"),
+        lambda c: c["proof"].update(created="2030-01-01T00:00:00Z"),
+        lambda c: c["credentialSubject"]["passport"].update(digestSHA256="0" * 64),
+    ):
+        altered = copy.deepcopy(credential)
+        change(altered)
+        assert not independent_verify(altered)
+
+
+def test_a_did_web_issuer_publishes_its_key(settings: Settings, ledger: Ledger) -> None:
+    settings_web = settings.model_copy(update={"issuer_did": "did:web:goldtrail.example"})
+    with TestClient(create_app(settings_web)) as client:
+        assert (
+            problem(ledger.client.get("/.well-known/did.json"), 404)["code"] == "did.not_configured"
+        )
+        geo = Ledger(client=client).partner("kumasi-geo", "explorer")
+        Ledger(client=client).post(
+            geo, "LOT-W", "exploration", "site_registered", {"form": "deposit"}
+        )
+        credential = client.get("/v1/lots/LOT-W/passport/credential").json()
+        document = client.get("/.well-known/did.json").json()
+    assert credential["issuer"]["id"] == "did:web:goldtrail.example"
+    method = document["verificationMethod"][0]
+    assert credential["proof"]["verificationMethod"] == method["id"]
+    raw = base58.b58decode(method["publicKeyMultibase"][1:])[2:]
+    assert independent_verify(credential, raw)
+
+
+def test_the_qr_code_decodes_to_the_page_and_the_certificate_reads(
+    ledger: Ledger, journey: NoteVerifier, tmp_path: Path
+) -> None:
+    assert shutil.which("zbarimg"), "zbar-tools is installed by make test and .ci/run"
+    png = ledger.client.get(f"/p/{RING}/qr.png")
+    assert png.headers["content-type"] == "image/png"
+    (tmp_path / "qr.png").write_bytes(png.content)
+    decoded = subprocess.run(
+        ["zbarimg", "--quiet", "--raw", str(tmp_path / "qr.png")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert decoded == f"http://127.0.0.1:8000/p/{RING}"
+    svg = ledger.client.get(f"/p/{RING}/qr.svg")
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    assert svg.text.startswith("<svg")
+    pdf = ledger.client.get(f"/p/{RING}/certificate.pdf")
+    assert pdf.headers["content-type"] == "application/pdf"
+    (tmp_path / "certificate.pdf").write_bytes(pdf.content)
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(tmp_path / "certificate.pdf"), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert RING in text
+    assert "Green grade" in text
+    assert re.search(r"^\s*B\s*$", text, re.MULTILINE)  # the grade, on its own
+    assert "3004.7" in text
+    assert "goldtrail.example/log" in text  # the checkpoint it was proven against
+    pages = subprocess.run(
+        ["pdfinfo", str(tmp_path / "certificate.pdf")], capture_output=True, text=True, check=True
+    ).stdout
+    assert re.search(r"^Pages:\s+1$", pages, re.MULTILINE)
+
+
+def test_unknown_lots_and_languages(ledger: Ledger, journey: NoteVerifier) -> None:
+    for path in (
+        "/v1/lots/NO-SUCH/passport",
+        "/v1/lots/NO-SUCH/passport/credential",
+        "/p/NO-SUCH/qr.svg",
+        "/p/NO-SUCH/qr.png",
+        "/p/NO-SUCH/certificate.pdf",
+    ):
+        assert problem(ledger.client.get(path), 404)["code"] == "lot.unknown"
+    page = ledger.client.get("/p/NO-SUCH", headers={"Accept-Language": "en"})
+    assert page.status_code == 404
+    assert "No such lot" in page.text
+    chinese = ledger.client.get(
+        f"/p/{RING}", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
+    )
+    assert '<html lang="zh-Hans">' in chinese.text
+    assert "绿色身份证" in chinese.text
+    english = ledger.client.get(f"/p/{RING}", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert '<html lang="en">' in english.text
+    assert ledger.client.get(f"/p/{RING}?lang=zh", headers={"Accept-Language": "en"}).text.count(
+        "绿色等级"
+    )
+    assert "</script><" not in english.text.split('id="passport">')[1].split("</script>")[0]
+    bad = ledger.client.get(f"/p/{RING}?lang=fr")
+    assert problem(bad, 422)["errors"][0]["field"] == "query.lang"

@@ -146,6 +146,28 @@ class Builder:
         return level[0]
 
 
+def fresh_ledger(folder: Path, url: str) -> tuple[LedgerContext, Builder]:
+    """A migrated database with one registered refiner, and a builder that signs as it."""
+    settings = Settings(
+        data_dir=folder, database_url=url, admin_token="b" * 40, checkpoint_interval_seconds=0
+    )
+    secrets = load_or_create_secrets(settings)
+    upgrade(url)
+    ctx = LedgerContext(make_engine(url), settings, secrets.service_key)
+    key = SigningKey.generate()
+    registry.register_partner(
+        ctx,
+        partner_id="bench-refiner",
+        name="Bench",
+        roles=["refiner", "smelter"],
+        country="CH",
+        public_keys=[key.public.b64],
+    )
+    with read_transaction(ctx.engine) as conn:
+        partner = repository.partner_by_id(conn, "bench-refiner")
+    return ctx, Builder(ctx, key, partner)
+
+
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -228,28 +250,8 @@ def main(
     targets = [int(s) for s in sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         url = database_url or f"sqlite:///{Path(tmp) / 'genealogy.db'}"
-        settings = Settings(
-            data_dir=Path(tmp),
-            database_url=url,
-            admin_token="b" * 40,
-            checkpoint_interval_seconds=0,
-        )
-        secrets = load_or_create_secrets(settings)
-        upgrade(url)
-        engine = make_engine(url)
-        ctx = LedgerContext(engine, settings, secrets.service_key)
-        key = SigningKey.generate()
-        registry.register_partner(
-            ctx,
-            partner_id="bench-refiner",
-            name="Bench",
-            roles=["refiner", "smelter"],
-            country="CH",
-            public_keys=[key.public.b64],
-        )
-        with read_transaction(engine) as conn:
-            partner = repository.partner_by_id(conn, "bench-refiner")
-        builder = Builder(ctx, key, partner)
+        ctx, builder = fresh_ledger(Path(tmp), url)
+        engine = ctx.engine
         roots = {}
         for size in targets:
             started = time.perf_counter()

@@ -20,18 +20,11 @@ import time
 from pathlib import Path
 
 import typer
-from genealogy_bench import Builder
+from genealogy_bench import fresh_ledger
 
-from app.config import Settings
-from app.db import make_engine, read_transaction
-from app.keystore import load_or_create_secrets
-from app.ledger.keys import SigningKey
 from app.ledger.metrics import forget_parsed
 from app.ledger.passport import verify_passport
-from app.migrate import upgrade
-from app.models import repository
-from app.services import log, passport, registry
-from app.services.context import LedgerContext
+from app.services import log, passport
 
 
 def main(
@@ -40,29 +33,8 @@ def main(
 ) -> None:
     targets = [int(s) for s in sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'passport.db'}"
-        settings = Settings(
-            data_dir=Path(tmp),
-            database_url=url,
-            admin_token="b" * 40,
-            checkpoint_interval_seconds=0,
-        )
-        secrets = load_or_create_secrets(settings)
-        upgrade(url)
-        engine = make_engine(url)
-        ctx = LedgerContext(engine, settings, secrets.service_key)
-        key = SigningKey.generate()
-        registry.register_partner(
-            ctx,
-            partner_id="bench-refiner",
-            name="Bench",
-            roles=["refiner", "smelter"],
-            country="CH",
-            public_keys=[key.public.b64],
-        )
-        with read_transaction(engine) as conn:
-            partner = repository.partner_by_id(conn, "bench-refiner")
-        builder = Builder(ctx, key, partner)
+        ctx, builder = fresh_ledger(Path(tmp), f"sqlite:///{Path(tmp) / 'passport.db'}")
+        engine = ctx.engine
         roots = {size: builder.tree(f"T{size}", size) for size in targets}
         log.issue_checkpoint(ctx, force=True)
         verifier = log.verifier(ctx)

@@ -31,7 +31,7 @@ from app.services.clock import format_time, utc_now
 from app.services.context import LedgerContext
 from app.services.errors import NotFound
 
-__all__ = ["Passport", "build", "credential", "did_document", "issuer"]
+__all__ = ["Passport", "build", "credential", "did_document", "issuer", "require_lot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +81,13 @@ def _bundle(
         "log": doc.get("log"),
     }
     return passport, last_seq
+
+
+def require_lot(ctx: LedgerContext, lot_id: str) -> None:
+    """Raise NotFound unless the lot exists."""
+    with read_transaction(ctx.engine) as conn:
+        if repository.lot_state(conn, lot_id) is None:
+            raise NotFound("lot.unknown", f"no lot {lot_id}", field="lot_id")
 
 
 def build(ctx: LedgerContext, lot_id: str) -> Passport:

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path as FilePath
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -83,15 +83,7 @@ async def page(
 
 
 async def _known(ctx: LedgerContext, lot_id: str) -> None:
-    from app.db import read_transaction
-    from app.models import repository
-
-    def exists() -> bool:
-        with read_transaction(ctx.engine) as conn:
-            return repository.lot_state(conn, lot_id) is not None
-
-    if not await in_database(ctx, exists):
-        raise NotFound("lot.unknown", f"no lot {lot_id}", field="lot_id")
+    await in_database(ctx, lambda: passport.require_lot(ctx, lot_id))
 
 
 @router.get("/{lot_id}/qr.svg", summary="QR code of the page's address (SVG)")
@@ -107,7 +99,7 @@ async def qr_code_png(lot_id: LotId, ctx: ContextDep) -> Response:
 
 
 @router.get("/{lot_id}/certificate.pdf", summary="A printable certificate with the QR code")
-async def certificate(lot_id: LotId, ctx: ContextDep, request: Request) -> Response:
+async def certificate(lot_id: LotId, ctx: ContextDep) -> Response:
     built = await in_database(ctx, lambda: passport.build(ctx, lot_id))
     pdf = certificate_pdf(built.doc, url=page_url(ctx, lot_id), digest=built.digest)
     return Response(

@@ -1,4 +1,8 @@
-"""GET /p/{lot}: the passport page, its QR code and its certificate."""
+"""GET /p/{lot}: the passport page, its QR code and its certificate.
+
+Plain ``def`` routes: building a passport verifies it, which takes long enough
+that it belongs on the thread pool, never on the event loop.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from app.api.deps import ContextDep, in_database
+from app.api.deps import ContextDep
 from app.api.pages.documents import certificate_pdf, qr_png, qr_svg
 from app.api.pages.i18n import choose, words
 from app.api.pages.view import card_of
@@ -51,7 +55,7 @@ def _not_found(language: str) -> HTMLResponse:
 
 
 @router.get("/{lot_id}", response_class=HTMLResponse, summary="The lot's green ID card")
-async def page(
+def page(
     lot_id: LotId,
     ctx: ContextDep,
     lang: Annotated[str | None, Query(pattern="^(zh|en)$")] = None,
@@ -60,7 +64,7 @@ async def page(
     language = choose(accept_language, lang)
     w = words(language)
     try:
-        built = await in_database(ctx, lambda: passport.build(ctx, lot_id))
+        built = passport.build(ctx, lot_id)
     except NotFound:
         return _not_found(language)
     except Inconsistent as exc:
@@ -82,25 +86,21 @@ async def page(
     return HTMLResponse(html, headers={"Content-Language": "zh-Hans" if language == "zh" else "en"})
 
 
-async def _known(ctx: LedgerContext, lot_id: str) -> None:
-    await in_database(ctx, lambda: passport.require_lot(ctx, lot_id))
-
-
 @router.get("/{lot_id}/qr.svg", summary="QR code of the page's address (SVG)")
-async def qr_code_svg(lot_id: LotId, ctx: ContextDep) -> Response:
-    await _known(ctx, lot_id)
+def qr_code_svg(lot_id: LotId, ctx: ContextDep) -> Response:
+    passport.require_lot(ctx, lot_id)
     return Response(qr_svg(page_url(ctx, lot_id)), media_type="image/svg+xml")
 
 
 @router.get("/{lot_id}/qr.png", summary="QR code of the page's address (PNG)")
-async def qr_code_png(lot_id: LotId, ctx: ContextDep) -> Response:
-    await _known(ctx, lot_id)
+def qr_code_png(lot_id: LotId, ctx: ContextDep) -> Response:
+    passport.require_lot(ctx, lot_id)
     return Response(qr_png(page_url(ctx, lot_id)), media_type="image/png")
 
 
 @router.get("/{lot_id}/certificate.pdf", summary="A printable certificate with the QR code")
-async def certificate(lot_id: LotId, ctx: ContextDep) -> Response:
-    built = await in_database(ctx, lambda: passport.build(ctx, lot_id))
+def certificate(lot_id: LotId, ctx: ContextDep) -> Response:
+    built = passport.build(ctx, lot_id)
     pdf = certificate_pdf(built.doc, url=page_url(ctx, lot_id), digest=built.digest)
     return Response(
         pdf,

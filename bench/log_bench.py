@@ -37,7 +37,6 @@ from app.ledger import merkle
 from app.ledger.events import EVENT_TYPE, Event
 from app.ledger.keys import SigningKey
 from app.migrate import upgrade
-from app.models import repository
 from app.services import audit, log, registry, writer
 from app.services.context import LedgerContext
 
@@ -69,29 +68,7 @@ def _append(
     lot = f"LOT-{n % LOTS}"
     head = heads.get(lot)
     event, signature = _event(key, lot, n, None if head is None else head.head)
-    entry = writer.append(
-        conn,
-        kind="event",
-        body=event.to_json(),
-        signature=signature,
-        signer=event.key,
-        service_key=ctx.service_key,
-        now=datetime.now(UTC),
-        canonical=event.canonical,
-    )
     length = 1 if head is None else head.length + 1
-    repository.append_event_row(
-        conn,
-        seq=entry.seq,
-        lot_id=lot,
-        lot_seq=length - 1,
-        prev=event.prev,
-        partner_id="bench-geo",
-        key_id=event.key,
-        stage=event.stage,
-        action=event.action,
-        occurred_at=event.occurred_at,
-    )
     state = LotState(
         lot,
         "deposit",
@@ -105,7 +82,16 @@ def _append(
         event.hash,
         length,
     )
-    repository.save_lot(conn, state, seq=entry.seq)
+    writer.append_signed(
+        conn,
+        kind="event",
+        signed=event,
+        signature=signature,
+        links=[writer.ChainLink(lot, length - 1, event.prev)],
+        states=[state],
+        service_key=ctx.service_key,
+        now=datetime.now(UTC),
+    )
     heads[lot] = state
 
 

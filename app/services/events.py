@@ -156,30 +156,17 @@ def _append(ctx: LedgerContext, partner: PartnerRow, event: Event, signature: by
             clock_skew=timedelta(seconds=settings.clock_skew_seconds),
             assay_tolerance=settings.assay_tolerance,
         )
-        entry = writer.append(
+        lot_seq = next_state.length - 1
+        entry = writer.append_signed(
             conn,
             kind="event",
-            body=event.to_json(),
+            signed=event,
             signature=signature,
-            signer=event.key,
+            links=[writer.ChainLink(event.lot, lot_seq, event.prev)],
+            states=[next_state],
             service_key=ctx.service_key,
             now=now,
-            canonical=event.canonical,
         )
-        lot_seq = next_state.length - 1
-        repository.append_event_row(
-            conn,
-            seq=entry.seq,
-            lot_id=event.lot,
-            lot_seq=lot_seq,
-            prev=event.prev,
-            partner_id=event.partner,
-            key_id=event.key,
-            stage=event.stage,
-            action=event.action,
-            occurred_at=event.occurred_at,
-        )
-        repository.save_lot(conn, next_state, seq=entry.seq)
     return Accepted(entry=entry, lot=event.lot, lot_seq=lot_seq, created=True)
 
 

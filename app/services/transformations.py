@@ -132,36 +132,20 @@ def record(
         clock_skew=timedelta(seconds=settings.clock_skew_seconds),
         assay_tolerance=settings.assay_tolerance,
     )
-    entry = writer.append(
+    links = [
+        writer.ChainLink(i.lot, state.length - 1, i.prev, "input")
+        for i, state in zip(t.inputs, outcome.inputs, strict=True)
+    ] + [writer.ChainLink(state.lot, 0, None, "output") for state in outcome.outputs]
+    entry = writer.append_signed(
         conn,
         kind="transformation",
-        body=t.to_json(),
+        signed=t,
         signature=signature,
-        signer=t.key,
+        links=links,
+        states=[*outcome.inputs, *outcome.outputs],
         service_key=ctx.service_key,
         now=now,
-        canonical=t.canonical,
     )
-    links = [
-        (i.lot, i.prev, state.length - 1, "input")
-        for i, state in zip(t.inputs, outcome.inputs, strict=True)
-    ] + [(state.lot, None, 0, "output") for state in outcome.outputs]
-    for lot, prev, lot_seq, role in links:
-        repository.append_event_row(
-            conn,
-            seq=entry.seq,
-            lot_id=lot,
-            lot_seq=lot_seq,
-            prev=prev,
-            partner_id=t.partner,
-            key_id=t.key,
-            stage=t.stage,
-            action=t.action,
-            occurred_at=t.occurred_at,
-            role=role,
-        )
-    for state in (*outcome.inputs, *outcome.outputs):
-        repository.save_lot(conn, state, seq=entry.seq)
     return Transformed(
         entry=entry,
         transformation=t,

@@ -7,11 +7,14 @@ lock, so that ``next_seq`` is gap-free and unique.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from app.domain.rules import LotState
 from app.ledger.canonical import canonical_bytes
 from app.ledger.keys import SigningKey
 from app.ledger.merkle import completed_nodes, leaf_hash, nodes_for_append
@@ -19,7 +22,36 @@ from app.ledger.records import LedgerEntry
 from app.models import repository
 from app.services.clock import format_time
 
-__all__ = ["append", "append_service_record"]
+__all__ = ["ChainLink", "Signed", "append", "append_service_record", "append_signed"]
+
+
+class Signed(Protocol):
+    """What a partner signs: an event or a transformation."""
+
+    @property
+    def partner(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def stage(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def occurred_at(self) -> str: ...
+    @property
+    def canonical(self) -> bytes: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChainLink:
+    """An entry's place in one lot's chain: an event's own, a transformation's input or output."""
+
+    lot: str
+    lot_seq: int
+    prev: str | None
+    role: str = "event"
 
 
 def append(
@@ -74,3 +106,44 @@ def append_service_record(
         now=now,
         canonical=canonical,
     )
+
+
+def append_signed(
+    conn: Connection,
+    *,
+    kind: str,
+    signed: Signed,
+    signature: bytes,
+    links: Sequence[ChainLink],
+    states: Sequence[LotState],
+    service_key: SigningKey,
+    now: datetime,
+) -> LedgerEntry:
+    """Append a partner's signed event or transformation, its chain links and the lots it moves."""
+    entry = append(
+        conn,
+        kind=kind,
+        body=signed.to_json(),
+        signature=signature,
+        signer=signed.key,
+        service_key=service_key,
+        now=now,
+        canonical=signed.canonical,
+    )
+    for link in links:
+        repository.append_event_row(
+            conn,
+            seq=entry.seq,
+            lot_id=link.lot,
+            lot_seq=link.lot_seq,
+            prev=link.prev,
+            partner_id=signed.partner,
+            key_id=signed.key,
+            stage=signed.stage,
+            action=signed.action,
+            occurred_at=signed.occurred_at,
+            role=link.role,
+        )
+    for state in states:
+        repository.save_lot(conn, state, seq=entry.seq)
+    return entry

@@ -25,6 +25,8 @@ __all__ = [
     "STAGES",
     "Event",
     "parse_timestamp",
+    "require_id",
+    "require_members",
 ]
 
 EVENT_TYPE = "goldtrail.event.v1"
@@ -61,12 +63,27 @@ def parse_timestamp(value: object, *, field: str) -> datetime:
         raise FieldError(field, f"not a real date and time: {exc}") from exc
 
 
-def _require_str(obj: dict[str, Any], name: str, path: str, pattern: re.Pattern[str]) -> str:
-    value = obj.get(name)
+def require_members(
+    obj: object, path: str, required: frozenset[str], optional: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """``obj`` as a JSON object with all of ``required`` and nothing beyond ``optional``."""
+    if not isinstance(obj, dict):
+        raise FieldError(path, "must be a JSON object")
+    unknown = sorted(set(obj) - required - optional)
+    if unknown:
+        raise FieldError(f"{path}.{unknown[0]}", "unknown member")
+    missing = sorted(required - set(obj))
+    if missing:
+        raise FieldError(f"{path}.{missing[0]}", "required member is missing")
+    return obj
+
+
+def require_id(value: object, field: str, pattern: re.Pattern[str]) -> str:
+    """A string matching ``pattern`` (a lot, partner or key id)."""
     if not isinstance(value, str):
-        raise FieldError(f"{path}.{name}", "must be a string")
+        raise FieldError(field, "must be a string")
     if not pattern.fullmatch(value):
-        raise FieldError(f"{path}.{name}", f"must match {pattern.pattern}")
+        raise FieldError(field, f"must match {pattern.pattern}")
     return value
 
 
@@ -97,19 +114,12 @@ class Event:
 
         ``canonical`` may pass ``JCS(obj)`` when the caller has already computed it.
         """
-        if not isinstance(obj, dict):
-            raise FieldError(path, "must be a JSON object")
-        unknown = sorted(set(obj) - _MEMBERS)
-        if unknown:
-            raise FieldError(f"{path}.{unknown[0]}", "unknown member")
-        missing = sorted(_MEMBERS - set(obj))
-        if missing:
-            raise FieldError(f"{path}.{missing[0]}", "required member is missing")
+        obj = require_members(obj, path, _MEMBERS)
         if obj["type"] != EVENT_TYPE:
             raise FieldError(f"{path}.type", f"must be {EVENT_TYPE!r}")
-        lot = _require_str(obj, "lot", path, LOT_ID)
-        partner = _require_str(obj, "partner", path, PARTNER_ID)
-        key = _require_str(obj, "key", path, KEY_ID)
+        lot = require_id(obj["lot"], f"{path}.lot", LOT_ID)
+        partner = require_id(obj["partner"], f"{path}.partner", PARTNER_ID)
+        key = require_id(obj["key"], f"{path}.key", KEY_ID)
         stage = obj["stage"]
         if stage not in STAGES:
             raise FieldError(f"{path}.stage", f"must be one of {', '.join(STAGES)}")

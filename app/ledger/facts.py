@@ -34,7 +34,9 @@ __all__ = [
     "GreenFacts",
     "Location",
     "quantity",
+    "read_fineness",
     "read_green_facts",
+    "read_mass_g",
 ]
 
 MAX_MASS_G = Decimal(10) ** 10  # ten thousand tonnes: far above any lot of ore
@@ -273,11 +275,13 @@ def _share(value: object, field: str) -> Decimal:
     return share
 
 
-def _mass(value: object, field: str) -> Decimal:
+def read_mass_g(value: object, field: str) -> Decimal:
+    """A lot's mass: grams, more than 0, at most 3 decimals."""
     return quantity(value, field=field, upper=MAX_MASS_G, decimals=3, positive=True)
 
 
-def _fineness(value: object, field: str) -> Decimal:
+def read_fineness(value: object, field: str) -> Decimal:
+    """A fineness: parts per thousand, more than 0, at most 1000."""
     return quantity(value, field=field, upper=Decimal(1000), decimals=6, positive=True)
 
 
@@ -290,9 +294,9 @@ Reader = Callable[[object, str], object]
 FACT_FIELDS: Mapping[str, tuple[Reader, str]] = {
     # Lot quantities (which actions may state them: app.domain.facts).
     "form": (_text, "the lot's form"),
-    "mass_g": (_mass, "mass in grams, at most 3 decimals"),
-    "fineness": (_fineness, "parts per thousand of gold, (0, 1000]"),
-    "receipt_assay_fineness": (_fineness, "fineness measured on receipt"),
+    "mass_g": (read_mass_g, "mass in grams, at most 3 decimals"),
+    "fineness": (read_fineness, "parts per thousand of gold, (0, 1000]"),
+    "receipt_assay_fineness": (read_fineness, "fineness measured on receipt"),
     "estimated_contained_g": (_amount, "estimated gold in a deposit, grams"),
     "alloy_added_g": (_amount, "alloy added in fabrication, grams"),
     "declared_loss_fine_g": (_amount, "fine gold lost in a transformation, grams"),

@@ -22,8 +22,15 @@ from typing import Any
 
 from app.ledger.canonical import canonical_bytes, check_limits
 from app.ledger.errors import FieldError
-from app.ledger.events import KEY_ID, LOT_ID, PARTNER_ID, parse_timestamp
-from app.ledger.facts import MAX_MASS_G, quantity
+from app.ledger.events import (
+    KEY_ID,
+    LOT_ID,
+    PARTNER_ID,
+    parse_timestamp,
+    require_id,
+    require_members,
+)
+from app.ledger.facts import MAX_MASS_G, quantity, read_fineness, read_mass_g
 from app.ledger.hashing import is_hash, sha256_hex
 
 __all__ = [
@@ -61,6 +68,7 @@ TRANSFORMATION_ACTIONS: MappingProxyType[str, _Shape] = MappingProxyType(
 _MEMBERS = frozenset(
     {"type", "partner", "key", "stage", "action", "occurred_at", "inputs", "outputs", "data"}
 )
+_OUTPUT_MEMBERS = frozenset({"lot", "form", "mass_g", "fineness"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,32 +91,14 @@ class Output:
         return self.mass_g * self.fineness / 1000
 
 
-def _members(obj: object, path: str, required: set[str], optional: set[str]) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise FieldError(path, "must be a JSON object")
-    unknown = sorted(set(obj) - required - optional)
-    if unknown:
-        raise FieldError(f"{path}.{unknown[0]}", "unknown member")
-    missing = sorted(required - set(obj))
-    if missing:
-        raise FieldError(f"{path}.{missing[0]}", "required member is missing")
-    return obj
-
-
-def _lot_id(value: object, field: str) -> str:
-    if not isinstance(value, str) or not LOT_ID.fullmatch(value):
-        raise FieldError(field, f"must match {LOT_ID.pattern}")
-    return value
-
-
 def _input(obj: object, path: str) -> Input:
-    item = _members(obj, path, {"lot", "prev"}, {"fine_g"})
+    item = require_members(obj, path, frozenset({"lot", "prev"}), frozenset({"fine_g"}))
     prev = item["prev"]
     if not is_hash(prev):
         raise FieldError(f"{path}.prev", "must be the 64-character hex hash of the lot's head")
     fine = item.get("fine_g")
     return Input(
-        lot=_lot_id(item["lot"], f"{path}.lot"),
+        lot=require_id(item["lot"], f"{path}.lot", LOT_ID),
         prev=prev,
         fine_g=None
         if fine is None
@@ -117,19 +107,15 @@ def _input(obj: object, path: str) -> Input:
 
 
 def _output(obj: object, path: str) -> Output:
-    item = _members(obj, path, {"lot", "form", "mass_g", "fineness"}, set())
+    item = require_members(obj, path, _OUTPUT_MEMBERS)
     form = item["form"]
     if not isinstance(form, str):
         raise FieldError(f"{path}.form", "must be a string")
     return Output(
-        lot=_lot_id(item["lot"], f"{path}.lot"),
+        lot=require_id(item["lot"], f"{path}.lot", LOT_ID),
         form=form,
-        mass_g=quantity(
-            item["mass_g"], field=f"{path}.mass_g", upper=MAX_MASS_G, decimals=3, positive=True
-        ),
-        fineness=quantity(
-            item["fineness"], field=f"{path}.fineness", upper=Decimal(1000), positive=True
-        ),
+        mass_g=read_mass_g(item["mass_g"], f"{path}.mass_g"),
+        fineness=read_fineness(item["fineness"], f"{path}.fineness"),
     )
 
 
@@ -168,15 +154,11 @@ class Transformation:
         A lot named twice, or named both as input and output (a lot cannot be its
         own ancestor), is refused here.
         """
-        body = _members(obj, path, set(_MEMBERS), set())
+        body = require_members(obj, path, _MEMBERS)
         if body["type"] != TRANSFORMATION_TYPE:
             raise FieldError(f"{path}.type", f"must be {TRANSFORMATION_TYPE!r}")
-        partner = body["partner"]
-        if not isinstance(partner, str) or not PARTNER_ID.fullmatch(partner):
-            raise FieldError(f"{path}.partner", f"must match {PARTNER_ID.pattern}")
-        key = body["key"]
-        if not isinstance(key, str) or not KEY_ID.fullmatch(key):
-            raise FieldError(f"{path}.key", f"must match {KEY_ID.pattern}")
+        partner = require_id(body["partner"], f"{path}.partner", PARTNER_ID)
+        key = require_id(body["key"], f"{path}.key", KEY_ID)
         action = body["action"]
         shape = TRANSFORMATION_ACTIONS.get(action) if isinstance(action, str) else None
         if shape is None:

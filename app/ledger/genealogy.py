@@ -100,6 +100,7 @@ class Bundle:
 
     report: Report
     checker: ChainChecker
+    registry: list[LedgerEntry]
     replay: Replay | None
     metrics: dict[str, Any] | None
 
@@ -147,7 +148,7 @@ def check_bundle(
     report.checks.append(metrics_check)
     if log_key is not None:
         report.checks.extend(log_checks(doc, lot, [*registry, *entries], log_key))
-    return Bundle(report, checker, replay, computed)
+    return Bundle(report, checker, registry, replay, computed)
 
 
 def verify_genealogy(

@@ -39,7 +39,7 @@ from app.ledger.balance import (
 )
 from app.ledger.canonical import decimal_of
 from app.ledger.errors import FieldError, LedgerError
-from app.ledger.events import Event
+from app.ledger.events import STAGES, Event
 from app.ledger.facts import GreenFacts, read_green_facts
 from app.ledger.records import PARTNER_TYPE, LedgerEntry
 from app.ledger.transformations import Transformation
@@ -410,7 +410,7 @@ class Replay:
         if t.stage != "circulation":
             return t.stage
         stages = [self.lots[i.lot].stage or "exploration" for i in t.inputs if i.lot in self.lots]
-        return max(stages, key=_STAGE_ORDER.index, default="smelting")
+        return max(stages, key=STAGES.index, default="smelting")
 
     def _check_balance(
         self,
@@ -471,7 +471,7 @@ def doc_of(lot_id: str, basis: Carried, *, consumed: bool) -> dict[str, Any]:
         "lot": lot_id,
         "fine_gold_g": plain(fine.quantize(_GRAMS)),
         "as_of": "before it was consumed" if consumed else "now",
-        "stages_seen": sorted(basis.stages, key=_STAGE_ORDER.index),
+        "stages_seen": sorted(basis.stages, key=STAGES.index),
     }
     if fine <= 0:
         return doc | {"grade": None, "note": "the lot holds no stated gold"}
@@ -500,9 +500,6 @@ def doc_of(lot_id: str, basis: Carried, *, consumed: bool) -> dict[str, Any]:
         "mercury_free": mercury_free,
         "grade": grade(intensity, conflict_free=conflict_free, mercury_free=mercury_free),
     }
-
-
-_STAGE_ORDER = ["exploration", "mining", "smelting", "circulation", "sale"]
 
 
 def partner_countries(registry: Iterable[LedgerEntry]) -> dict[str, str | None]:

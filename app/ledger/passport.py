@@ -155,11 +155,7 @@ def verify_passport(
     report.checks.insert(0, _signature_check(doc, key, lot))
     report.checks.append(_coverage_check(doc, log_key, lot))
     report.checks.append(_summary_check(doc, bundle, lot))
-    registry = [
-        LedgerEntry.from_json(item, path=f"registry[{i}]")
-        for i, item in enumerate(doc.get("registry") or [])
-    ]
-    partners_ok = doc.get("partners") == partner_list(registry)
+    partners_ok = doc.get("partners") == partner_list(bundle.registry)
     report.checks.append(
         Check(
             "partners",

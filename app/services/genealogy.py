@@ -35,6 +35,8 @@ class Replayed:
     entries: list[LedgerEntry]
     registry: list[LedgerEntry]
     replay: Replay
+    metrics: dict[str, Any]
+    """The lot's metrics (``app.ledger.metrics.lot_metrics``)."""
 
 
 def replay_of(conn: Connection, lot_id: str, tolerance: Decimal) -> Replayed:
@@ -45,21 +47,19 @@ def replay_of(conn: Connection, lot_id: str, tolerance: Decimal) -> Replayed:
     registry = repository.registry_entries(conn, key_ids=_signers(entries))
     try:
         replay = Replay(frozenset(lots), partner_countries(registry), tolerance).run(entries)
-        lot_metrics(replay, lot_id)
+        computed = lot_metrics(replay, lot_id)
     except MetricsError as exc:
         raise Inconsistent(
             "ledger.inconsistent",
             f"the genealogy of {lot_id} does not replay: {exc}; run an audit",
         ) from exc
-    return Replayed(lots, entries, registry, replay)
+    return Replayed(lots, entries, registry, replay, computed)
 
 
 def metrics(conn: Connection, lot_id: str, *, tolerance: Decimal) -> dict[str, Any]:
     """The lot's green metrics, replayed from its genealogy's signed entries."""
     found = replay_of(conn, lot_id, tolerance)
-    return lot_metrics(found.replay, lot_id) | {
-        "ancestry": {"lots": len(found.lots), "entries": len(found.entries)}
-    }
+    return found.metrics | {"ancestry": {"lots": len(found.lots), "entries": len(found.entries)}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +115,7 @@ def export_genealogy(
         "lots": found.lots,
         "registry": [entry.to_json() for entry in found.registry],
         "entries": [entry.to_json() for entry in found.entries],
-        "metrics": lot_metrics(found.replay, lot_id),
+        "metrics": found.metrics,
     }
     if checkpoint is not None:
         seqs = [e.seq for e in found.registry] + [e.seq for e in found.entries]

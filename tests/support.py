@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -237,3 +239,11 @@ def tamper(engine: Engine, *statements: str, **params: Any) -> None:
                 conn.execute(sql(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
         for statement in statements:
             conn.execute(sql(statement), params)
+
+
+def decode_qr(image: Path) -> str:
+    """What the QR code in ``image`` says, read by zbar (Debian's zbar-tools)."""
+    result = subprocess.run(
+        ["zbarimg", "--quiet", "--raw", str(image)], capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()

@@ -9,7 +9,6 @@ at phone and desktop width are kept in test-artifacts/.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from playwright.sync_api import Browser, Page, Route, sync_playwright
 from sqlalchemy import Engine
 
 from tests.scenario import RING, partners, run_steps
-from tests.support import Ledger, tamper
+from tests.support import Ledger, decode_qr, tamper
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -76,12 +75,7 @@ def test_the_card_renders_and_verifies_in_the_browser(browser: Browser, journey:
     page.screenshot(path=ARTIFACTS / "passport-phone-en.png", full_page=True)
     # The QR code as the browser draws it (the SVG) decodes to this page's public address.
     page.locator("img.qr").screenshot(path=ARTIFACTS / "qr-rendered.png")
-    decoded = subprocess.run(
-        ["zbarimg", "--quiet", "--raw", str(ARTIFACTS / "qr-rendered.png")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    decoded = decode_qr(ARTIFACTS / "qr-rendered.png")
     assert decoded == f"http://127.0.0.1:8000/p/{RING}"
     page.close()
     desktop = _open(browser, f"{journey}/p/{RING}", size=DESKTOP, locale="zh-CN")

@@ -122,6 +122,10 @@ class Carried:
             stages=set(self.stages),
         )
 
+    def slice(self, ratio: Decimal) -> Carried:
+        """``ratio`` of the lot's fine gold and gram attributes, without emissions."""
+        return self.scaled(ratio, carbon=_ZERO)
+
     def add(self, other: Carried) -> None:
         self.fine_g += other.fine_g
         self.carbon_kg += other.carbon_kg
@@ -240,7 +244,7 @@ class Replay:
         if lot is None:
             lot = self._genesis_event(event, facts)
         else:
-            self._requantify(lot, event.data)
+            self._requantify(lot, event, facts)
             lot.carbon_kg += facts.total_emissions_kgco2e
         lot.stages.add(event.stage)
         _follow(lot, event)
@@ -265,18 +269,38 @@ class Replay:
         self.lots[event.lot] = lot
         return lot
 
-    def _requantify(self, lot: Carried, data: Mapping[str, Any]) -> None:
-        """An in-place step restated mass or fineness: scale the grams, keep the emissions."""
-        mass, fineness = _quantities(data)
+    def _requantify(self, lot: Carried, event: Event, facts: GreenFacts) -> None:
+        """An in-place step restated mass or fineness.
+
+        A lot that held no stated gold (a deposit mined in place) now holds new
+        gold: it originates here, with what the deposit knew. A lot that held gold
+        has every gram attribute scaled to its new fine gold, its emissions kept;
+        what an in-place melt lost counts as lost, what an assay found beyond the
+        old figure (within the tolerance) counts as entered, so that held + lost
+        always equals what entered.
+        """
+        mass, fineness = _quantities(event.data)
         if mass is None and fineness is None:
             return
+        had_gold = lot.mass_g is not None and lot.fineness is not None
         lot.mass_g = mass if mass is not None else lot.mass_g
         lot.fineness = fineness if fineness is not None else lot.fineness
-        lot.form = data.get("form", lot.form)
+        lot.form = event.data.get("form", lot.form)
         if lot.mass_g is None or lot.fineness is None:
             return
-        if lot.fine_g > 0:
-            lot.restate(fine_gold(lot.mass_g, lot.fineness))
+        fine = fine_gold(lot.mass_g, lot.fineness)
+        if not had_gold:
+            deposit = Carried(country=lot.country, conflict_affected=lot.conflict_affected)
+            self._originate(lot, fine, event.action, facts, [deposit], event.partner)
+            return
+        if lot.fine_g <= 0:
+            return
+        change = lot.slice((fine - lot.fine_g).copy_abs() / lot.fine_g)
+        if fine < lot.fine_g:
+            self.lost.add(change)
+        elif fine > lot.fine_g:
+            self.originated.add(change)
+        lot.restate(fine)
 
     def _originate(
         self,

@@ -37,6 +37,8 @@ def test_the_readme_lots_metrics_state_its_gold_and_the_mines_emissions(ledger: 
     assert check_every_lot(ledger) == 1
 
 
-def test_every_lot_of_the_scenario_states_its_gold(ledger: Ledger, actors: dict[str, Actor]) -> None:
+def test_every_lot_of_the_scenario_states_its_gold(
+    ledger: Ledger, actors: dict[str, Actor]
+) -> None:
     run_steps(ledger, actors)
     assert check_every_lot(ledger) >= 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.ledger.keys import SigningKey
 from tests.support import ADMIN, Ledger, deposit, problem, sign
 
 
@@ -363,3 +364,23 @@ def test_health_readiness_and_openapi(ledger: Ledger) -> None:
     ]
     key = ledger.client.get("/v1/service/key").json()
     assert len(key["key_id"]) == 32
+
+
+def test_a_key_is_revoked_with_no_body_as_the_openapi_declares(ledger: Ledger) -> None:
+    miner = ledger.partner("obuasi-ridge", "miner")
+    second = SigningKey.generate()
+    added = ledger.client.post(
+        f"/v1/admin/partners/{miner.id}/keys", json={"public_key": second.public.b64}, headers=ADMIN
+    )
+    assert added.status_code == 201, added.text
+    own = ledger.client.post(
+        f"/v1/partners/me/keys/{miner.key.public.key_id}/revoke", headers=miner.auth
+    )
+    assert own.status_code == 200, own.text
+    assert own.json()["revoked_seq"] is not None
+    admin = ledger.client.post(
+        f"/v1/admin/partners/{miner.id}/keys/{second.public.key_id}/revoke", headers=ADMIN
+    )
+    assert admin.status_code == 200, admin.text
+    registry = ledger.client.get(f"/v1/partners/{miner.id}").json()["keys"]
+    assert all(key["revoked_seq"] is not None for key in registry)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support import Actor, Ledger, deposit, problem, sign
+from tests.support import ADMIN, Actor, Ledger, deposit, problem, sign
 
 
 @pytest.fixture
@@ -58,6 +58,29 @@ CASES: list[tuple[str, Any, int, str, str]] = [
         422,
         "body.event.data.x",
         "safe range",
+    ),
+    (
+        "integer of 5,000 digits",
+        lambda lg, g: _with_data(lg, g, {}).replace(
+            b'"data": {}', b'"data": {"x": 1' + b"0" * 5000 + b"}"
+        ),
+        422,
+        "body.event.data.x",
+        "safe range",
+    ),
+    (
+        "NUL in a string",
+        lambda lg, g: _with_data(lg, g, {"note": "gold\u0000bar"}),
+        422,
+        "body.event.data.note",
+        "U+0000",
+    ),
+    (
+        "NUL in a member name",
+        lambda lg, g: _with_data(lg, g, {"no\u0000te": "x"}),
+        422,
+        "body.event.data.no\u0000te",
+        "U+0000",
     ),
     (
         "too deep",
@@ -288,3 +311,34 @@ def test_random_garbage_never_500_and_never_writes(
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["errors"], response.text
     assert ledger.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/admin/partners", {"id": "nul-name", "name": "Gold\u0000Co", "roles": ["trader"]}),
+        ("/v1/admin/partners", {"id": "big", "name": "Big", "roles": ["trader"], "x": 10**5000}),
+    ],
+    ids=["NUL in a name", "integer of 5,000 digits"],
+)
+def test_registration_refuses_nul_and_huge_integers(
+    ledger: Ledger, path: str, body: dict[str, Any]
+) -> None:
+    before = ledger.snapshot()
+    raw = (
+        json.dumps(body).encode()
+        if "x" not in body
+        else (b'{"id": "big", "name": "Big", "roles": ["trader"], "x": 1' + b"0" * 5000 + b"}")
+    )
+    response = ledger.client.post(
+        path, content=raw, headers={**ADMIN, "Content-Type": "application/json"}
+    )
+    answer = problem(response, 422)
+    assert answer["errors"][0]["reason"], answer
+    assert ledger.snapshot() == before
+
+
+def test_a_nul_in_a_query_is_refused(ledger: Ledger) -> None:
+    response = ledger.client.get("/v1/lots", params={"after": "LOT\x00"}, headers=ADMIN)
+    answer = problem(response, 422)
+    assert answer["errors"][0]["field"] == "query.after"

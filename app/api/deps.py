@@ -52,10 +52,17 @@ async def json_body(request: Request) -> Any:
 JsonBodyDep = Annotated[Any, Depends(json_body)]
 
 
-def model_body(model: type[Model]) -> Callable[[Any], Coroutine[Any, Any, Model]]:
-    """A dependency that parses the body strictly, then validates it with ``model``."""
+def model_body(
+    model: type[Model], *, optional: bool = False
+) -> Callable[[Request], Coroutine[Any, Any, Model]]:
+    """A dependency that parses the body strictly, then validates it with ``model``.
 
-    async def dependency(body: JsonBodyDep) -> Model:
+    With ``optional``, an empty body stands for ``{}`` (every member at its default).
+    """
+
+    async def dependency(request: Request) -> Model:
+        raw = await request.body()
+        body = {} if optional and not raw.strip() else parse_strict(raw)
         try:
             return model.model_validate(body)
         except ValidationError as exc:

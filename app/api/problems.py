@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.domain.rules import RuleViolation
@@ -154,6 +154,18 @@ async def _integrity(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _data(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("the database refused a value: %s", exc)
+    return problem(
+        request,
+        status=422,
+        code="request.unstorable",
+        title="Invalid value",
+        detail="the request holds a value the database cannot store",
+        errors=[{"field": "body", "reason": "a value the database cannot store"}],
+    )
+
+
 async def _operational(request: Request, exc: Exception) -> JSONResponse:
     log.error("database unavailable: %s", exc)
     return problem(
@@ -186,5 +198,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LedgerError, _ledger)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(DataError, _data)
     app.add_exception_handler(OperationalError, _operational)
     app.add_exception_handler(Exception, _unexpected)

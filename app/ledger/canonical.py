@@ -50,6 +50,22 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+# 2^53 - 1 has 16 digits: a longer integer literal is never converted (Python refuses
+# literals beyond 4,300 digits with an error of its own); the walk below refuses it by path.
+_MAX_INTEGER_DIGITS = 16
+
+
+class _UnsafeInteger:
+    """Stands for an integer literal too long to be safe, until the walk names its path."""
+
+
+_UNSAFE = _UnsafeInteger()
+
+
+def _safe_int(text: str) -> int | _UnsafeInteger:
+    return _UNSAFE if len(text.lstrip("-")) > _MAX_INTEGER_DIGITS else int(text)
+
+
 def parse_strict(raw: bytes, *, limits: JsonLimits = DEFAULT_LIMITS) -> Any:
     """Parse UTF-8 JSON bytes strictly and check them against ``limits``.
 
@@ -60,7 +76,12 @@ def parse_strict(raw: bytes, *, limits: JsonLimits = DEFAULT_LIMITS) -> Any:
     except UnicodeDecodeError as exc:
         raise MalformedInput("body", f"not UTF-8 at byte {exc.start}") from exc
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_reject_constant,
+            parse_int=_safe_int,
+        )
     except RecursionError as exc:
         raise MalformedInput("body", "nested too deeply") from exc
     except json.JSONDecodeError as exc:
@@ -81,6 +102,8 @@ def _check(value: Any, path: str, depth: int, limits: JsonLimits) -> None:
         _check_string(value, path, limits)
     elif isinstance(value, bool) or value is None:
         return
+    elif value is _UNSAFE:
+        raise MalformedInput(path, "integer outside the I-JSON safe range ±(2^53-1)")
     elif isinstance(value, int):
         if abs(value) > SAFE_INTEGER:
             raise MalformedInput(path, "integer outside the I-JSON safe range ±(2^53-1)")
@@ -105,6 +128,8 @@ def _check(value: Any, path: str, depth: int, limits: JsonLimits) -> None:
 def _check_string(value: str, path: str, limits: JsonLimits) -> None:
     if len(value) > limits.max_string:
         raise MalformedInput(path, f"string longer than {limits.max_string} characters")
+    if "\x00" in value:
+        raise MalformedInput(path, "string holds U+0000 (NUL), which the ledger does not accept")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:

@@ -86,7 +86,7 @@ def revoke_key(
     ctx: ContextDep,
     partner_id: PartnerId,
     key_id: KeyId,
-    body: Annotated[KeyRevoke, Depends(model_body(KeyRevoke))],
+    body: Annotated[KeyRevoke, Depends(model_body(KeyRevoke, optional=True))],
 ) -> KeyOut:
     return KeyOut.of(
         registry.revoke_key(ctx, partner_id=partner_id, key_id=key_id, reason=body.reason)

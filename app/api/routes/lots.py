@@ -23,7 +23,8 @@ from app.services.events import require_lot
 
 router = APIRouter(prefix="/v1/lots", tags=["lots"])
 
-LotId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+LOT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+LotId = Annotated[str, Path(max_length=64, pattern=LOT_ID_PATTERN)]
 
 ENVELOPE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -104,7 +105,9 @@ async def post_event(
 def list_lots(
     _: ReaderDep,
     ctx: ContextDep,
-    after: Annotated[str | None, Query(max_length=64)] = None,
+    after: Annotated[
+        str | None, Query(max_length=64, pattern=LOT_ID_PATTERN, description="last id seen")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> LotPage:
     with read_transaction(ctx.engine) as conn:

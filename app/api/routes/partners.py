@@ -36,7 +36,7 @@ def revoke_own_key(
     partner: PartnerDep,
     ctx: ContextDep,
     key_id: KeyId,
-    body: Annotated[KeyRevoke, Depends(model_body(KeyRevoke))],
+    body: Annotated[KeyRevoke, Depends(model_body(KeyRevoke, optional=True))],
 ) -> KeyOut:
     return KeyOut.of(
         registry.revoke_key(ctx, partner_id=partner.id, key_id=key_id, reason=body.reason)

@@ -7,19 +7,24 @@ one transaction-scoped advisory lock: the ledger has exactly one sequencer.
 
 from __future__ import annotations
 
+import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from typing import Any, BinaryIO
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.pool import QueuePool, StaticPool
 
 __all__ = [
     "LEDGER_LOCK_ID",
+    "SequencerConnection",
+    "WalCheckpointer",
     "make_engine",
     "read_transaction",
+    "reading_connection",
     "single_read",
     "write_transaction",
 ]
@@ -32,22 +37,26 @@ LEDGER_LOCK_ID = 0x60_1D_7A_11  # "goldtrail": the PostgreSQL advisory lock of t
 _sqlite_writers: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
 
 
-def make_engine(url: str, *, pool_size: int = 8) -> Engine:
-    """An engine for ``url``; SQLite gets its pragmas and explicit transaction control."""
+def make_engine(url: str, *, pool_size: int = 8, background_checkpoints: bool = False) -> Engine:
+    """An engine for ``url``; SQLite gets its pragmas and explicit transaction control.
+
+    ``background_checkpoints`` (SQLite) leaves WAL checkpoints to a ``WalCheckpointer``
+    the caller runs, instead of the writer that fills a page too many.
+    """
     if url.startswith("sqlite"):
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, background_checkpoints=background_checkpoints)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, *, background_checkpoints: bool) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
         poolclass=StaticPool if ":memory:" in url else QueuePool,
         pool_size=8,
-        max_overflow=8,
+        max_overflow=16,
     )
     _sqlite_writers[engine] = threading.Lock()
 
@@ -64,6 +73,10 @@ def _sqlite_engine(url: str) -> Engine:
         # made proof latency grow with it. Memory-map the file and cache 64 MiB.
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.execute("PRAGMA mmap_size=1073741824")
+        if background_checkpoints:
+            # Copying the WAL back into the database (and its fsync) cost the committing
+            # batch about as much as the batch itself; another thread does it instead.
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -77,10 +90,66 @@ def _sqlite_engine(url: str) -> Engine:
 
 
 @contextmanager
+def _file_lock(engine: Engine) -> Iterator[None]:
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.writer-lock", "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+class WalCheckpointer:
+    """A thread that copies SQLite's write-ahead log back into the database file.
+
+    With ``background_checkpoints`` no writer checkpoints; this thread runs a PASSIVE
+    checkpoint every ``interval`` seconds (SQLite releases the GIL meanwhile, so it
+    runs beside the event loop), never blocking readers or writers.
+    """
+
+    def __init__(self, engine: Engine, *, interval: float = 0.5) -> None:
+        self.engine = engine
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="goldtrail-wal", daemon=True)
+
+    def start(self) -> WalCheckpointer:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.checkpoint("PASSIVE")
+
+    def checkpoint(self, mode: str = "PASSIVE") -> None:
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql(f"PRAGMA wal_checkpoint({mode})")
+                connection.commit()
+        except OperationalError:  # busy or shutting down: the next round tries again
+            return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.checkpoint("TRUNCATE")
+
+
+@contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """The one way to write: a transaction that holds the ledger's sequencer lock."""
+    """The one way to write: a transaction that holds the ledger's sequencer lock.
+
+    On SQLite the lock is a mutex within the process and ``flock`` on a file beside
+    the database across processes, taken before ``BEGIN IMMEDIATE``: a writer waiting
+    for another process sleeps in the kernel and wakes as soon as it may write, where
+    SQLite's own busy handler would poll with sleeps of up to 100 ms.
+    """
     lock = _sqlite_writers.get(engine)
-    with lock or nullcontext(), engine.connect() as plain:
+    with lock or nullcontext(), _file_lock(engine), engine.connect() as plain:
         connection = plain.execution_options(ledger_write=True)
         with connection.begin():
             if connection.dialect.name == "postgresql":
@@ -90,14 +159,116 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield connection
 
 
+class SequencerConnection:
+    """The sequencer's own connection, which tries the sequencer lock without waiting.
+
+    The sequencer integrates batches on the event loop; waiting there for another
+    process's batch would stall every request of this process. ``transaction``
+    yields None at once when the lock is taken — by a writer of this process, by
+    another process (``flock`` on SQLite, ``pg_try_advisory_xact_lock`` on
+    PostgreSQL) — so the caller can try again shortly while more entries gather.
+    A connection that fails is replaced.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._connection: Connection | None = None
+        self._lock_file: BinaryIO | None = None
+
+    def _open(self) -> Connection:
+        if self._connection is None or self._connection.closed:
+            connection = self.engine.connect()
+            if connection.dialect.name == "sqlite":
+                connection.exec_driver_sql("PRAGMA busy_timeout=0")
+                connection.commit()
+            self._connection = connection.execution_options(ledger_write=True)
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _try_file_lock(self) -> bool:
+        path = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not path or path == ":memory:":
+            return True
+        if self._lock_file is None:
+            self._lock_file = open(f"{path}.writer-lock", "a+b")  # noqa: SIM115 (kept open)
+        try:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _release_file_lock(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection | None]:
+        lock = _sqlite_writers.get(self.engine)
+        if lock is not None and not lock.acquire(blocking=False):
+            yield None
+            return
+        try:
+            if not self._try_file_lock():
+                yield None
+                return
+            try:
+                yield from self._locked()
+            finally:
+                self._release_file_lock()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _locked(self) -> Iterator[Connection | None]:
+        try:
+            connection = self._open()
+            transaction = connection.begin()
+        except OperationalError as exc:
+            if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+                yield None  # a writer outside Goldtrail holds SQLite's lock
+                return
+            self.close()
+            raise
+        try:
+            if (
+                connection.dialect.name == "postgresql"
+                and not connection.execute(
+                    text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": LEDGER_LOCK_ID}
+                ).scalar_one()
+            ):
+                transaction.rollback()
+                yield None
+                return
+            yield connection
+            transaction.commit()
+        except BaseException as exc:
+            if transaction.is_active:
+                transaction.rollback()
+            if isinstance(exc, OperationalError | InterfaceError):
+                self.close()
+            raise
+
+
+def reading_connection(engine: Engine) -> Connection:
+    """A new connection whose every statement is its own transaction (no BEGIN sent)."""
+    connection = engine.connect()
+    if connection.dialect.name == "sqlite":
+        return connection.execution_options(single_statement=True)
+    return connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
 @contextmanager
 def single_read(engine: Engine) -> Iterator[Connection]:
     """A connection for one read statement, without the cost of an explicit transaction."""
-    with engine.connect() as plain:
-        if plain.dialect.name == "sqlite":
-            yield plain.execution_options(single_statement=True)
-        else:
-            yield plain.execution_options(isolation_level="AUTOCOMMIT")
+    with reading_connection(engine) as connection:
+        yield connection
 
 
 @contextmanager

@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -20,28 +19,30 @@ from app.api.problems import install_problem_handlers
 from app.api.routes import admin, audit, health, lots, partners, transformations, wellknown
 from app.api.routes import log as log_routes
 from app.config import Settings
-from app.db import make_engine
+from app.db import WalCheckpointer, make_engine
 from app.keystore import load_or_create_secrets
 from app.migrate import is_at_head
-from app.services import log
 from app.services.context import LedgerContext
+from app.services.sequencer import Sequencer
 
 __all__ = ["create_app"]
 
 logger = logging.getLogger("goldtrail")
 
 
-async def _issue_checkpoints(ctx: LedgerContext) -> None:
+async def _issue_checkpoints(ctx: LedgerContext, sequencer: Sequencer) -> None:
     """Sign a checkpoint at most once per interval while the tree grows.
 
-    Readers get a fresh one on demand too (``log.issue_checkpoint``), so the
-    background round need not run more often than twice a second.
+    Batches sign one when it is due; this round covers the entries after the last
+    batch. Readers get one on demand too (``log.checkpoint_covering``), so the
+    round need not run more often than twice a second. It runs on the event loop
+    through the sequencer, which never waits there for the lock.
     """
     interval = max(ctx.settings.checkpoint_interval_seconds, 0.5)
     while True:
         await asyncio.sleep(interval)
         try:
-            await anyio.to_thread.run_sync(partial(log.issue_checkpoint, ctx))
+            sequencer.checkpoint()
         except Exception:  # a failed round is logged and retried; the loop must live
             logger.exception("could not issue a checkpoint")
 
@@ -53,22 +54,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, background_checkpoints=True)
         if not is_at_head(engine):
             engine.dispose()
             raise RuntimeError("the database is not migrated: run `goldtrail db upgrade`")
+        wal = WalCheckpointer(engine).start() if engine.dialect.name == "sqlite" else None
         secrets = load_or_create_secrets(settings, create=False)
         app.state.context = LedgerContext(
             engine=engine, settings=settings, service_key=secrets.service_key
         )
         app.state.admin_token = secrets.admin_token
-        checkpointer = asyncio.create_task(_issue_checkpoints(app.state.context))
+        app.state.sequencer = Sequencer(app.state.context)
+        checkpointer = asyncio.create_task(
+            _issue_checkpoints(app.state.context, app.state.sequencer)
+        )
         try:
             yield
         finally:
             checkpointer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await checkpointer
+            app.state.sequencer.close()
+            app.state.context.close()
+            if wal is not None:
+                wal.stop()
             engine.dispose()
 
     app = FastAPI(

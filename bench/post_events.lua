@@ -1,5 +1,7 @@
 -- wrk script for bench/post_events.py: each wrk thread owns one connection and one lot,
 -- and posts that lot's pre-signed chain in order (the next event's prev is this one's hash).
+-- Arguments: the folder of the chain files, the API key, the lots' prefix, and how many
+-- events each request carries (1: POST /v1/lots/{lot}/events; more: POST /v1/batch).
 local threads = {}
 local next_id = 0
 
@@ -12,25 +14,43 @@ end
 function init(args)
   dir = args[1]
   api_key = args[2]
+  prefix = args[3]
+  per_request = tonumber(args[4])
   lines = {}
-  for line in io.lines(dir .. "/chain-" .. id .. ".jsonl") do
+  for line in io.lines(dir .. "/" .. prefix .. "-" .. id .. ".jsonl") do
     lines[#lines + 1] = line
   end
   position = 0
   posted = 0
   failed = 0
-  path = "/v1/lots/BENCH-" .. id .. "/events"
+  if per_request > 1 then
+    path = "/v1/batch"
+  else
+    path = "/v1/lots/" .. prefix .. "-" .. id .. "/events"
+  end
   headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. api_key }
 end
 
--- The position moves on only when the event was accepted, so a request lost to a
+-- The position moves on only when the request was accepted, so a request lost to a
 -- reconnect is simply sent again. A run that outlasts its chain re-posts the last
--- event, which the server answers 200 (idempotent) and is not counted.
+-- line, which the server answers as a repeat and is not counted.
 function request()
   return wrk.format("POST", path, headers, lines[math.min(position + 1, #lines)])
 end
 
 function response(status, headers, body)
+  if per_request > 1 then
+    if status == 200 then
+      local accepted = tonumber(string.match(body, '"accepted":(%d+)'))
+      local refused = tonumber(string.match(body, '"refused":(%d+)'))
+      posted = posted + accepted
+      failed = failed + refused
+      position = position + 1
+    else
+      failed = failed + 1
+    end
+    return
+  end
   if status == 201 then
     posted = posted + 1
     position = position + 1

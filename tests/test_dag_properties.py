@@ -116,7 +116,9 @@ class World:
         return sorted(
             lot
             for lot, s in self.states.items()
-            if not s.closed and s.form != "deposit" and (s.fine_gold_g or 0) > 0
+            # a lot of under 10 mg is never melted again: a declared loss is stated to the
+            # microgram, which the assay tolerance on so little gold does not cover
+            if not s.closed and s.form != "deposit" and (s.fine_gold_g or 0) >= Decimal("0.01")
         )
 
 
@@ -188,7 +190,7 @@ def _in_place(
         deposit["conflict_affected"] = False
     world.event(lot, "exploration", "site_registered", deposit)
     ore_fineness = Decimal(draw(st.integers(1, 80))) / 10  # 0.1 to 8 per mille
-    ore_mass = mass * 1000
+    ore_mass = _mg(max(mass, Decimal(1)) * 1000 / ore_fineness)  # at least 1 g of gold
     world.event(
         lot,
         "mining",

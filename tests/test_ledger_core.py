@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,7 @@ from app.ledger.canonical import JsonLimits, canonical_bytes, decimal_of, parse_
 from app.ledger.errors import CanonicalizationError, FieldError, MalformedInput
 from app.ledger.events import Event
 from app.ledger.keys import PublicKey, b64decode_strict
+from app.ledger.records import LEAF_TYPE, RECEIPT_TYPE, leaf_bytes, receipt_bytes
 from tests.support import sign
 
 LEDGER = Path(__file__).resolve().parent.parent / "app" / "ledger"
@@ -238,3 +240,50 @@ def test_the_fast_canonical_path_is_taken_for_ledger_json_and_not_for_the_rest()
     assert not _json_agrees({"x": 2**60})
     with pytest.raises(CanonicalizationError):
         canonical_bytes({"x": 2**60})
+
+
+_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
+    ["event", "2026-11-29T01:20:00.123456Z", "a" * 64, "AAAA+/==", 'quote"', "back\\slash"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seq=st.integers(-5, 2**60),
+    kind=_TEXT,
+    entry_hash=_TEXT,
+    signature=_TEXT,
+    signer=_TEXT,
+    at=_TEXT,
+)
+def test_receipt_and_leaf_bytes_are_their_rfc8785_bytes(
+    seq: int, kind: str, entry_hash: str, signature: str, signer: str, at: str
+) -> None:
+    """The fast writers of receipts and leaves give exactly the rfc8785 package's bytes."""
+    receipt = {
+        "type": RECEIPT_TYPE,
+        "seq": seq,
+        "kind": kind,
+        "hash": entry_hash,
+        "recorded_at": at,
+    }
+    leaf = {**receipt, "type": LEAF_TYPE, "signature": signature, "signer": signer}
+    for expected, made in (
+        (receipt, lambda: receipt_bytes(seq=seq, kind=kind, entry_hash=entry_hash, recorded_at=at)),
+        (
+            leaf,
+            lambda: leaf_bytes(
+                seq=seq,
+                kind=kind,
+                entry_hash=entry_hash,
+                signature=signature,
+                signer=signer,
+                recorded_at=at,
+            ),
+        ),
+    ):
+        try:
+            reference = bytes(rfc8785.dumps(expected))
+        except (rfc8785.CanonicalizationError, UnicodeEncodeError):
+            continue  # unsafe integers and lone surrogates: the JCS encoder refuses them too
+        assert made() == reference

@@ -12,13 +12,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from app.db import single_read
 from app.ledger.canonical import parse_strict
 from app.models import repository
 from app.models.repository import PartnerRow
 from app.services.context import LedgerContext
 from app.services.errors import Forbidden, Unauthorized
 from app.services.registry import API_KEY_PREFIX, hash_api_key
+from app.services.sequencer import Arrival
 
 __all__ = [
     "AdminDep",
@@ -28,8 +28,10 @@ __all__ = [
     "OptionalCaller",
     "PartnerDep",
     "ReaderDep",
+    "arrival",
     "json_body",
     "model_body",
+    "partner_of",
 ]
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -42,6 +44,11 @@ async def get_context(request: Request) -> LedgerContext:
 
 
 ContextDep = Annotated[LedgerContext, Depends(get_context)]
+
+
+def arrival(request: Request) -> Arrival:
+    """This request, counted by the sequencer from now until it submits or gives up."""
+    return Arrival(request.app.state.sequencer)
 
 
 async def json_body(request: Request) -> Any:
@@ -108,7 +115,7 @@ async def in_database(ctx: LedgerContext, work: Callable[[], Result]) -> Result:
 
 
 def _partner_by_api_key(ctx: LedgerContext, token: str) -> PartnerRow | None:
-    with single_read(ctx.engine) as conn:
+    with ctx.inline_read() as conn:
         return repository.partner_by_api_key_hash(conn, hash_api_key(token))
 
 
@@ -136,6 +143,12 @@ async def require_admin(caller: OptionalCaller) -> Caller:
     if caller.partner is None:
         raise Unauthorized("auth.required", "the admin token is required", field="authorization")
     raise Forbidden("auth.admin_only", "only the admin may do this", field="authorization")
+
+
+async def partner_of(request: Request) -> PartnerRow:
+    """The calling partner, or raise: what ``PartnerDep`` gives, without FastAPI's dependency
+    resolution, which cost the ingest routes as much as the rest of their work."""
+    return await require_partner(await get_caller(request, request.app.state.context))
 
 
 async def require_partner(caller: OptionalCaller) -> PartnerRow:

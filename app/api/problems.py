@@ -1,9 +1,15 @@
-"""RFC 9457 problem+json for every error, mapped in one place."""
+"""RFC 9457 problem+json for every error, mapped in one place.
+
+``describe`` turns any error the service raises into a problem document; the
+exception handlers send it as the response, and the batch endpoint puts it in
+the result of the one item that failed.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,11 +22,44 @@ from app.domain.rules import RuleViolation
 from app.ledger.errors import FieldError, InvalidSignature, LedgerError
 from app.services.errors import ServiceError
 
-__all__ = ["install_problem_handlers", "problem"]
+__all__ = ["MEDIA_TYPE", "Problem", "describe", "install_problem_handlers", "problem"]
 
 log = logging.getLogger("goldtrail.api")
 
 MEDIA_TYPE = "application/problem+json"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    status: int
+    code: str
+    title: str
+    detail: str
+    errors: list[dict[str, str]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] | None = None
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"urn:goldtrail:problem:{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+            "errors": self.errors,
+        }
+        if instance is not None:
+            body["instance"] = instance
+        body.update(self.extra)
+        return body
+
+    def response(self, request: Request | None) -> JSONResponse:
+        return JSONResponse(
+            self.body(None if request is None else request.url.path),
+            status_code=self.status,
+            media_type=MEDIA_TYPE,
+            headers=self.headers,
+        )
 
 
 def problem(
@@ -34,18 +73,7 @@ def problem(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": f"urn:goldtrail:problem:{code}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-        "errors": errors or [],
-    }
-    if request is not None:
-        body["instance"] = request.url.path
-    body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    return Problem(status, code, title, detail, errors or [], extra, headers).response(request)
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -58,146 +86,117 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return path or "body"
 
 
-async def _validation(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def _validation(exc: RequestValidationError) -> Problem:
     errors = [{"field": _loc(tuple(e["loc"])), "reason": e["msg"]} for e in exc.errors()]
     first = errors[0] if errors else {"field": "body", "reason": "invalid"}
-    return problem(
-        request,
-        status=422,
-        code="request.invalid",
-        title="Invalid request",
-        detail=f"{first['field']}: {first['reason']}",
-        errors=errors,
+    return Problem(
+        422, "request.invalid", "Invalid request", f"{first['field']}: {first['reason']}", errors
     )
 
 
-async def _field(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, FieldError)
-    return problem(
-        request,
-        status=422,
-        code="field.invalid",
-        title="Invalid field",
-        detail=str(exc),
-        errors=[{"field": exc.field, "reason": exc.reason}],
-    )
-
-
-async def _signature(request: Request, exc: Exception) -> JSONResponse:
-    return problem(
-        request,
-        status=422,
-        code="signature.invalid",
-        title="Signature does not verify",
-        detail=str(exc),
-        errors=[{"field": "signature", "reason": str(exc)}],
-    )
-
-
-async def _rule(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RuleViolation)
-    return problem(
-        request,
-        status=exc.status,
-        code=exc.rule,
-        title="Rule violated",
-        detail=str(exc),
-        errors=[{"field": exc.field, "reason": exc.reason}],
-        rule=exc.rule,
-        **({"numbers": exc.numbers} if exc.numbers else {}),
-    )
-
-
-async def _service(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ServiceError)
+def _service(exc: ServiceError) -> Problem:
     errors = [{"field": exc.field, "reason": exc.detail}] if exc.field else []
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     if exc.status == 503:
         headers = {"Retry-After": str(max(1, math.ceil(float(exc.extra.get("retry_after", 1)))))}
-    return problem(
-        request,
-        status=exc.status,
-        code=exc.code,
-        title=exc.code.replace(".", " ").replace("_", " ").capitalize(),
-        detail=exc.detail,
-        errors=errors,
-        headers=headers,
-        **exc.extra,
+    return Problem(
+        exc.status,
+        exc.code,
+        exc.code.replace(".", " ").replace("_", " ").capitalize(),
+        exc.detail,
+        errors,
+        dict(exc.extra),
+        headers,
     )
 
 
-async def _ledger(request: Request, exc: Exception) -> JSONResponse:
-    return problem(request, status=422, code="ledger.refused", title="Refused", detail=str(exc))
+def describe(exc: BaseException) -> Problem:
+    """The problem document for ``exc``; unexpected errors are logged and said to be ours."""
+    if isinstance(exc, RequestValidationError):
+        return _validation(exc)
+    if isinstance(exc, RuleViolation):
+        return Problem(
+            exc.status,
+            exc.rule,
+            "Rule violated",
+            str(exc),
+            [{"field": exc.field, "reason": exc.reason}],
+            {"rule": exc.rule, **({"numbers": exc.numbers} if exc.numbers else {})},
+        )
+    if isinstance(exc, FieldError):
+        return Problem(
+            422,
+            "field.invalid",
+            "Invalid field",
+            str(exc),
+            [{"field": exc.field, "reason": exc.reason}],
+        )
+    if isinstance(exc, InvalidSignature):
+        return Problem(
+            422,
+            "signature.invalid",
+            "Signature does not verify",
+            str(exc),
+            [{"field": "signature", "reason": str(exc)}],
+        )
+    if isinstance(exc, ServiceError):
+        return _service(exc)
+    if isinstance(exc, LedgerError):
+        return Problem(422, "ledger.refused", "Refused", str(exc))
+    if isinstance(exc, StarletteHTTPException):
+        return Problem(
+            exc.status_code,
+            f"http.{exc.status_code}",
+            str(exc.detail),
+            str(exc.detail),
+            headers=getattr(exc, "headers", None),
+        )
+    if isinstance(exc, IntegrityError):
+        log.warning("integrity error (a concurrent writer won): %s", exc)
+        return Problem(
+            409,
+            "ledger.conflict",
+            "Conflict",
+            "a concurrent request changed the same record; read the lot again and retry",
+        )
+    if isinstance(exc, DataError):
+        log.warning("the database refused a value: %s", exc)
+        return Problem(
+            422,
+            "request.unstorable",
+            "Invalid value",
+            "the request holds a value the database cannot store",
+            [{"field": "body", "reason": "a value the database cannot store"}],
+        )
+    if isinstance(exc, OperationalError):
+        log.error("database unavailable: %s", exc)
+        return Problem(
+            503,
+            "database.unavailable",
+            "Database unavailable",
+            "the database did not answer in time; retry later",
+            headers={"Retry-After": "1"},
+        )
+    log.error("unhandled error", exc_info=exc)
+    return Problem(500, "internal", "Internal error", "the service failed; nothing was appended")
 
 
-async def _http(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    return problem(
-        request,
-        status=exc.status_code,
-        code=f"http.{exc.status_code}",
-        title=str(exc.detail),
-        detail=str(exc.detail),
-        headers=getattr(exc, "headers", None),
-    )
-
-
-async def _integrity(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("integrity error (a concurrent writer won): %s", exc)
-    return problem(
-        request,
-        status=409,
-        code="ledger.conflict",
-        title="Conflict",
-        detail="a concurrent request changed the same record; read the lot again and retry",
-    )
-
-
-async def _data(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("the database refused a value: %s", exc)
-    return problem(
-        request,
-        status=422,
-        code="request.unstorable",
-        title="Invalid value",
-        detail="the request holds a value the database cannot store",
-        errors=[{"field": "body", "reason": "a value the database cannot store"}],
-    )
-
-
-async def _operational(request: Request, exc: Exception) -> JSONResponse:
-    log.error("database unavailable: %s", exc)
-    return problem(
-        request,
-        status=503,
-        code="database.unavailable",
-        title="Database unavailable",
-        detail="the database did not answer in time; retry later",
-        headers={"Retry-After": "1"},
-    )
-
-
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=exc)
-    return problem(
-        request,
-        status=500,
-        code="internal",
-        title="Internal error",
-        detail="the service failed; nothing was appended",
-    )
+async def _handle(request: Request, exc: Exception) -> JSONResponse:
+    return describe(exc).response(request)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(RuleViolation, _rule)
-    app.add_exception_handler(FieldError, _field)
-    app.add_exception_handler(InvalidSignature, _signature)
-    app.add_exception_handler(ServiceError, _service)
-    app.add_exception_handler(LedgerError, _ledger)
-    app.add_exception_handler(StarletteHTTPException, _http)
-    app.add_exception_handler(IntegrityError, _integrity)
-    app.add_exception_handler(DataError, _data)
-    app.add_exception_handler(OperationalError, _operational)
-    app.add_exception_handler(Exception, _unexpected)
+    for kind in (
+        RequestValidationError,
+        RuleViolation,
+        FieldError,
+        InvalidSignature,
+        ServiceError,
+        LedgerError,
+        StarletteHTTPException,
+        IntegrityError,
+        DataError,
+        OperationalError,
+        Exception,
+    ):
+        app.add_exception_handler(kind, _handle)

@@ -216,10 +216,15 @@ def apply_event(
     now: datetime,
     clock_skew: timedelta = timedelta(minutes=5),
     assay_tolerance: Decimal = Decimal("0.001"),
+    facts: LotFacts | None = None,
 ) -> LotState:
-    """The lot's state after ``event``; raises RuleViolation or FieldError if refused."""
+    """The lot's state after ``event``; raises RuleViolation or FieldError if refused.
+
+    ``facts`` may pass ``read_facts(event.action, event.data)`` when already read.
+    """
     check_role(event.action, event.partner, roles, field="event.action")
-    facts = read_facts(event.action, dict(event.data))
+    if facts is None:
+        facts = read_facts(event.action, dict(event.data))
     if state is None:
         if event.action not in GENESIS_ACTIONS:
             raise RuleViolation(

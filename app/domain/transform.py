@@ -18,10 +18,10 @@ from app.domain.rules import LotState, RuleViolation, check_role, check_time
 from app.domain.vocabulary import PRODUCTION_RANK
 from app.ledger.balance import Balance, BalanceError, check_balance, mass_after_taking, plain
 from app.ledger.errors import FieldError
-from app.ledger.facts import read_green_facts
+from app.ledger.facts import GreenFacts, read_green_facts
 from app.ledger.transformations import Transformation
 
-__all__ = ["ORIGIN_ACTIONS", "Outcome", "apply_transformation"]
+__all__ = ["ORIGIN_ACTIONS", "Outcome", "apply_transformation", "read_facts_of"]
 
 # Transformations where gold enters the ledger: nothing is taken from an input.
 ORIGIN_ACTIONS = frozenset({"extracted", "recycled_intake"})
@@ -35,6 +35,14 @@ class Outcome:
     taken: tuple[Decimal | None, ...]
     """Fine gold taken from each input (None from a deposit, which holds no stated gold)."""
     balance: Balance | None
+
+
+def read_facts_of(t: Transformation) -> GreenFacts:
+    """The transformation's facts, and the forms of its outputs, checked (no state needed)."""
+    facts = read_green_facts(t.data, path="transformation.data")
+    for i, out in enumerate(t.outputs):
+        check_form(t.action, out.form, field=f"transformation.outputs[{i}].form")
+    return facts
 
 
 def _check_holder(t: Transformation, i: int, state: LotState | None) -> LotState:
@@ -141,12 +149,15 @@ def apply_transformation(
     now: datetime,
     clock_skew: timedelta = timedelta(minutes=5),
     assay_tolerance: Decimal = Decimal("0.001"),
+    facts: GreenFacts | None = None,
 ) -> Outcome:
-    """The lots after ``t``; raises RuleViolation or FieldError if it is refused."""
+    """The lots after ``t``; raises RuleViolation or FieldError if it is refused.
+
+    ``facts`` may pass ``read_facts_of(t)`` when already read.
+    """
     check_role(t.action, t.partner, roles, field="transformation.action")
-    facts = read_green_facts(t.data, path="transformation.data")
-    for i, out in enumerate(t.outputs):
-        check_form(t.action, out.form, field=f"transformation.outputs[{i}].form")
+    if facts is None:
+        facts = read_facts_of(t)
     states: list[LotState] = []
     for i, candidate in enumerate(inputs):
         state = _check_holder(t, i, candidate)

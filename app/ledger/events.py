@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -53,14 +54,25 @@ _MEMBERS = frozenset(
 )
 
 
-def parse_timestamp(value: object, *, field: str) -> datetime:
-    """An RFC 3339 UTC timestamp written with ``Z`` (``2026-05-09T10:00:00Z``)."""
-    if not isinstance(value, str) or not TIMESTAMP.fullmatch(value):
-        raise FieldError(field, "must be an RFC 3339 UTC time like 2026-05-09T10:00:00Z")
+@lru_cache(maxsize=4096)
+def _moment(value: str) -> datetime | str:
+    """The time ``value`` states, or why it states none (kept: every check reads times)."""
+    if not TIMESTAMP.fullmatch(value):
+        return "must be an RFC 3339 UTC time like 2026-05-09T10:00:00Z"
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
     except ValueError as exc:
-        raise FieldError(field, f"not a real date and time: {exc}") from exc
+        return f"not a real date and time: {exc}"
+
+
+def parse_timestamp(value: object, *, field: str) -> datetime:
+    """An RFC 3339 UTC timestamp written with ``Z`` (``2026-05-09T10:00:00Z``)."""
+    if not isinstance(value, str):
+        raise FieldError(field, "must be an RFC 3339 UTC time like 2026-05-09T10:00:00Z")
+    moment = _moment(value)
+    if isinstance(moment, str):
+        raise FieldError(field, moment)
+    return moment
 
 
 def require_members(
@@ -108,11 +120,17 @@ class Event:
 
     @classmethod
     def from_json(
-        cls, obj: object, *, path: str = "event", canonical: bytes | None = None
+        cls,
+        obj: object,
+        *,
+        path: str = "event",
+        canonical: bytes | None = None,
+        limits_checked: bool = False,
     ) -> Event:
         """Validate an event's shape and vocabulary; raise FieldError naming the field.
 
-        ``canonical`` may pass ``JCS(obj)`` when the caller has already computed it.
+        ``canonical`` may pass ``JCS(obj)`` when the caller has already computed it;
+        ``limits_checked`` says ``obj`` came from ``parse_strict``, which checked them.
         """
         obj = require_members(obj, path, _MEMBERS)
         if obj["type"] != EVENT_TYPE:
@@ -134,7 +152,8 @@ class Event:
         data = obj["data"]
         if not isinstance(data, dict):
             raise FieldError(f"{path}.data", "must be a JSON object")
-        check_limits(data, path=f"{path}.data")
+        if not limits_checked:
+            check_limits(data, path=f"{path}.data")
         prev = obj["prev"]
         if prev is not None and not is_hash(prev):
             raise FieldError(f"{path}.prev", "must be null or a 64-character lowercase hex SHA-256")

@@ -13,7 +13,7 @@ fetch them in one query.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from app.ledger.errors import LedgerError
 
@@ -260,6 +260,25 @@ class CompactRange:
     def __init__(self) -> None:
         self.size = 0
         self._edge: list[tuple[int, bytes]] = []
+
+    @classmethod
+    def from_edge(cls, size: int, nodes: Mapping[NodeId, bytes]) -> CompactRange:
+        """The range of a tree of ``size`` leaves from its perfect subtrees (``nodes_for_root``).
+
+        Raises KeyError naming a node that ``nodes`` lacks.
+        """
+        compact = cls()
+        compact.size = size
+        compact._edge = [
+            (level, nodes[(level, index)]) for level, index in _perfect_subtrees(0, size)
+        ]
+        return compact
+
+    def copy(self) -> CompactRange:
+        other = CompactRange()
+        other.size = self.size
+        other._edge = list(self._edge)
+        return other
 
     def append(self, leaf: bytes) -> list[tuple[NodeId, bytes]]:
         """Add a leaf; returns the perfect subtrees it completed, bottom up."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,9 @@ from app.services.errors import NotFound, NotYet
 
 __all__ = [
     "RECEIPT_FORMAT",
+    "checkpoint_covering",
+    "checkpoint_if_due",
+    "checkpoint_in",
     "checkpoint_or_latest",
     "consistency",
     "entry",
@@ -69,37 +73,89 @@ def _root(conn: Connection, size: int) -> bytes:
 
 
 def _is_due(latest: CheckpointRow | None, interval: float, now: datetime) -> bool:
-    if latest is None:
-        return True
-    issued = datetime.fromisoformat(latest.issued_at.replace("Z", "+00:00"))
-    return now - issued >= timedelta(seconds=interval)
+    return latest is None or now - _issued(latest) >= timedelta(seconds=interval)
+
+
+def _sign(
+    conn: Connection, ctx: LedgerContext, *, size: int, root: bytes, now: datetime
+) -> CheckpointRow:
+    text = format_checkpoint(Checkpoint(ctx.settings.log_origin, size, root))
+    note = sign_note(text, name=ctx.settings.log_origin, key=ctx.service_key)
+    checkpoint = CheckpointRow(size=size, root=root, note=note, issued_at=format_time(now))
+    repository.append_checkpoint(conn, checkpoint)
+    ctx.memory.checkpoint_at = now
+    return checkpoint
+
+
+def checkpoint_if_due(
+    conn: Connection, ctx: LedgerContext, *, size: int, root: Callable[[], bytes], now: datetime
+) -> CheckpointRow | None:
+    """In a batch's write transaction: sign a checkpoint of ``size`` entries if one is due.
+
+    ``root`` gives the tree's root at ``size`` (the batch has it in memory). The
+    time of the last checkpoint this process saw spares the query while none is due.
+    """
+    interval = timedelta(seconds=ctx.settings.checkpoint_interval_seconds)
+    seen = ctx.memory.checkpoint_at
+    if seen is not None and now - seen < interval:
+        return None
+    latest = repository.latest_checkpoint(conn)
+    if latest is not None:
+        issued = _issued(latest)
+        if latest.size >= size or now - issued < interval:
+            ctx.memory.checkpoint_at = max(issued, seen) if seen else issued
+            return None
+    return _sign(conn, ctx, size=size, root=root(), now=now)
+
+
+def _issued(checkpoint: CheckpointRow) -> datetime:
+    return datetime.fromisoformat(checkpoint.issued_at.replace("Z", "+00:00"))
+
+
+def checkpoint_in(conn: Connection, ctx: LedgerContext, *, force: bool) -> CheckpointRow | None:
+    """In a write transaction: the latest checkpoint, after signing one if the tree grew and
+    one is due (or ``force``). None if the log is empty and none is due."""
+    size = repository.next_seq(conn)
+    latest = repository.latest_checkpoint(conn)
+    now = utc_now()
+    if latest is not None and (
+        latest.size == size
+        or not (force or _is_due(latest, ctx.settings.checkpoint_interval_seconds, now))
+    ):
+        return latest
+    known = ctx.memory.tree
+    root = known.root() if known is not None and known.size == size else _root(conn, size)
+    return _sign(conn, ctx, size=size, root=root, now=now)
 
 
 def issue_checkpoint(ctx: LedgerContext, *, force: bool = False) -> CheckpointRow:
     """The latest checkpoint, after signing a new one if the tree grew and one is due.
 
-    Runs under the sequencer lock, so a checkpoint's size is exactly the number
-    of entries committed and two workers never sign two roots for one size.
+    ``force`` signs one whenever the tree grew, due or not. Runs under the
+    sequencer lock, so a checkpoint's size is exactly the number of entries
+    committed and two workers never sign two roots for one size.
     """
     with read_transaction(ctx.engine) as conn:
         latest = repository.latest_checkpoint(conn)
         if latest is not None and latest.size == repository.next_seq(conn):
             return latest  # nothing new: no need to queue for the sequencer lock
     with write_transaction(ctx.engine) as conn:
-        size = repository.next_seq(conn)
+        checkpoint = checkpoint_in(conn, ctx, force=force)
+    assert checkpoint is not None
+    return checkpoint
+
+
+def checkpoint_covering(ctx: LedgerContext, seq: int) -> CheckpointRow:
+    """A checkpoint whose tree holds entry ``seq``: the latest, or one signed now.
+
+    Documents the service serves (exports, receipts, passports) are proven against
+    it, so that every entry they carry is provable the moment they are served.
+    """
+    with read_transaction(ctx.engine) as conn:
         latest = repository.latest_checkpoint(conn)
-        now = utc_now()
-        if latest is not None and (
-            latest.size == size
-            or not (force or _is_due(latest, ctx.settings.checkpoint_interval_seconds, now))
-        ):
-            return latest
-        root = _root(conn, size)
-        text = format_checkpoint(Checkpoint(ctx.settings.log_origin, size, root))
-        note = sign_note(text, name=ctx.settings.log_origin, key=ctx.service_key)
-        checkpoint = CheckpointRow(size=size, root=root, note=note, issued_at=format_time(now))
-        repository.append_checkpoint(conn, checkpoint)
-        return checkpoint
+    if latest is not None and latest.size > seq:
+        return latest
+    return issue_checkpoint(ctx, force=True)
 
 
 def checkpoint_or_latest(ctx: LedgerContext) -> CheckpointRow | None:

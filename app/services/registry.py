@@ -18,13 +18,14 @@ from app.domain.vocabulary import ROLES
 from app.ledger.errors import FieldError
 from app.ledger.events import PARTNER_ID
 from app.ledger.keys import PublicKey
-from app.ledger.records import key_record, partner_record, revocation_record
+from app.ledger.records import LedgerEntry, key_record, partner_record, revocation_record
 from app.models import repository
 from app.models.repository import KeyRow, PartnerRow
-from app.services import writer
-from app.services.clock import format_time, utc_now
+from app.services import log
+from app.services.clock import utc_now
 from app.services.context import LedgerContext
 from app.services.errors import Conflict, NotFound
+from app.services.writer import Appender
 
 __all__ = [
     "NewPartner",
@@ -54,25 +55,26 @@ class NewPartner:
     keys: list[KeyRow]
 
 
+def _appender(ctx: LedgerContext, conn: Connection) -> Appender:
+    return Appender(conn, service_key=ctx.service_key, now=utc_now())
+
+
+def _written(ctx: LedgerContext, appender: Appender) -> None:
+    appender.flush()
+    log.checkpoint_if_due(
+        appender.conn, ctx, size=appender.size, root=appender.checkpoint_root, now=appender.now
+    )
+
+
 def _register_key(
-    ctx: LedgerContext, conn: Connection, *, partner_id: str, public_key: PublicKey, field: str
-) -> KeyRow:
+    conn: Connection, appender: Appender, *, partner_id: str, public_key: PublicKey, field: str
+) -> tuple[LedgerEntry, KeyRow]:
     existing = repository.key_by_id(conn, public_key.key_id)
     if existing is not None:
         raise Conflict("key.exists", f"key {public_key.key_id} is already registered", field=field)
-    now = utc_now()
-    body = key_record(partner=partner_id, public_key=public_key, registered_at=format_time(now))
-    entry = writer.append_service_record(
-        conn, kind="key", body=body, service_key=ctx.service_key, now=now
-    )
-    repository.insert_partner_key(
-        conn,
-        key_id=public_key.key_id,
-        partner_id=partner_id,
-        public_key=public_key.b64,
-        seq=entry.seq,
-    )
-    return KeyRow(public_key.key_id, partner_id, public_key.b64, entry.seq, None, None)
+    body = key_record(partner=partner_id, public_key=public_key, registered_at=appender.recorded_at)
+    entry = appender.append_service_record(kind="key", body=body)
+    return entry, KeyRow(public_key.key_id, partner_id, public_key.b64, entry.seq, None, None)
 
 
 def register_partner(
@@ -101,17 +103,22 @@ def register_partner(
             raise Conflict(
                 "partner.exists", f"partner {partner_id} is already registered", field="id"
             )
-        now = utc_now()
+        appender = _appender(ctx, conn)
         body = partner_record(
             partner=partner_id,
             name=name,
             roles=roles,
             country=country,
-            registered_at=format_time(now),
+            registered_at=appender.recorded_at,
         )
-        entry = writer.append_service_record(
-            conn, kind="partner", body=body, service_key=ctx.service_key, now=now
-        )
+        entry = appender.append_service_record(kind="partner", body=body)
+        registered = [
+            _register_key(
+                conn, appender, partner_id=partner_id, public_key=key, field=f"public_keys[{i}]"
+            )
+            for i, key in enumerate(parsed)
+        ]
+        _written(ctx, appender)
         repository.insert_partner(
             conn,
             partner_id=partner_id,
@@ -121,14 +128,16 @@ def register_partner(
             api_key_hash=hash_api_key(api_key),
             seq=entry.seq,
         )
-        keys = [
-            _register_key(
-                ctx, conn, partner_id=partner_id, public_key=key, field=f"public_keys[{i}]"
+        for key_entry, key in registered:
+            repository.insert_partner_key(
+                conn,
+                key_id=key.key_id,
+                partner_id=partner_id,
+                public_key=key.public_key,
+                seq=key_entry.seq,
             )
-            for i, key in enumerate(parsed)
-        ]
         partner = PartnerRow(partner_id, name, frozenset(roles), country, entry.seq)
-    return NewPartner(partner=partner, api_key=api_key, keys=keys)
+    return NewPartner(partner=partner, api_key=api_key, keys=[key for _, key in registered])
 
 
 def add_key(ctx: LedgerContext, *, partner_id: str, public_key: str) -> KeyRow:
@@ -136,7 +145,15 @@ def add_key(ctx: LedgerContext, *, partner_id: str, public_key: str) -> KeyRow:
     with write_transaction(ctx.engine) as conn:
         if repository.partner_by_id(conn, partner_id) is None:
             raise NotFound("partner.unknown", f"no partner {partner_id}", field="partner")
-        return _register_key(ctx, conn, partner_id=partner_id, public_key=key, field="public_key")
+        appender = _appender(ctx, conn)
+        entry, row = _register_key(
+            conn, appender, partner_id=partner_id, public_key=key, field="public_key"
+        )
+        _written(ctx, appender)
+        repository.insert_partner_key(
+            conn, key_id=row.key_id, partner_id=partner_id, public_key=row.public_key, seq=entry.seq
+        )
+        return row
 
 
 def revoke_key(ctx: LedgerContext, *, partner_id: str, key_id: str, reason: str) -> KeyRow:
@@ -153,13 +170,12 @@ def revoke_key(ctx: LedgerContext, *, partner_id: str, key_id: str, reason: str)
                 f"key {key_id} was already revoked at {key.revoked_at}",
                 field="key_id",
             )
-        now = utc_now()
+        appender = _appender(ctx, conn)
         body = revocation_record(
-            partner=partner_id, key=key_id, revoked_at=format_time(now), reason=reason
+            partner=partner_id, key=key_id, revoked_at=appender.recorded_at, reason=reason
         )
-        entry = writer.append_service_record(
-            conn, kind="key_revocation", body=body, service_key=ctx.service_key, now=now
-        )
+        entry = appender.append_service_record(kind="key_revocation", body=body)
+        _written(ctx, appender)
         repository.record_key_revoked(conn, key_id, seq=entry.seq, revoked_at=entry.recorded_at)
         return KeyRow(
             key_id, partner_id, key.public_key, key.registered_seq, entry.seq, entry.recorded_at

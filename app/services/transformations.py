@@ -1,53 +1,40 @@
-"""Posting a signed transformation: validate → verify → rule check → append.
+"""Posting a signed transformation: validate → verify → (sequencer) rule check → append.
 
-Like ``app.services.events``: the signature is checked before the sequencer
-lock; inside it, the key, every input lot's head, custody and remaining gold,
-and the balance are checked against the committed state. Two transformations
-racing to spend the same lot both name its head; the second finds the head
-moved (or the lot closed) and is refused, whichever worker or database serves it.
+Like ``app.services.events``: the envelope is parsed and the signature verified
+before the sequencer; under its lock, ``app.services.ingest`` checks the key,
+every input lot's head, custody and remaining gold, and the balance against the
+committed state. Two transformations racing to spend the same lot both name its
+head; the second finds the head moved (or the lot closed) and is refused,
+whichever worker or database serves it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
-
 from app.db import single_read, write_transaction
-from app.domain.rules import LotState, RuleViolation
-from app.domain.transform import apply_transformation
-from app.ledger.balance import Balance
-from app.ledger.errors import FieldError
+from app.ledger.errors import FieldError, LedgerError
 from app.ledger.keys import b64decode_strict
-from app.ledger.records import LedgerEntry
 from app.ledger.transformations import Transformation
 from app.models import repository
 from app.models.repository import PartnerRow
-from app.services import writer
-from app.services.clock import utc_now
+from app.services import ingest
 from app.services.context import LedgerContext
-from app.services.errors import Forbidden, ServiceError
-from app.services.events import usable_key, verify_signature
+from app.services.errors import Forbidden
+from app.services.events import verify_signature
+from app.services.ingest import Outcome, Repeat, Submission, Transformed
 
-__all__ = ["Transformed", "record", "submit_transformation"]
-
-
-@dataclass(frozen=True, slots=True)
-class Transformed:
-    entry: LedgerEntry
-    transformation: Transformation
-    inputs: tuple[LotState, ...]
-    outputs: tuple[LotState, ...]
-    taken: tuple[Decimal | None, ...]
-    balance: Balance | None
-    created: bool
+__all__ = [
+    "Transformed",
+    "accepted_transformation",
+    "parse_envelope",
+    "prepare_transformation",
+    "submit_transformation",
+]
 
 
-def _parse_envelope(envelope: object) -> tuple[Transformation, bytes]:
+def parse_envelope(envelope: object) -> tuple[Transformation, bytes]:
+    """The transformation and signature of ``{"transformation": …, "signature": …}``."""
     if not isinstance(envelope, dict):
         raise FieldError("body", "must be a JSON object with members transformation and signature")
     unknown = sorted(set(envelope) - {"transformation", "signature"})
@@ -60,13 +47,9 @@ def _parse_envelope(envelope: object) -> tuple[Transformation, bytes]:
     return t, b64decode_strict(signature, field="signature", size=64)
 
 
-def submit_transformation(ctx: LedgerContext, *, partner: PartnerRow, envelope: Any) -> Transformed:
-    """Append a signed transformation for ``partner``; a repeat returns the accepted one.
-
-    Raises FieldError, InvalidSignature, RuleViolation or a ServiceError, and
-    then nothing is written.
-    """
-    t, signature = _parse_envelope(envelope)
+def prepare_transformation(ctx: LedgerContext, *, partner: PartnerRow, envelope: Any) -> Submission:
+    """Parse and verify a transformation envelope posted by ``partner``."""
+    t, signature = parse_envelope(envelope)
     if t.partner != partner.id:
         raise Forbidden(
             "partner.impersonation",
@@ -74,84 +57,37 @@ def submit_transformation(ctx: LedgerContext, *, partner: PartnerRow, envelope: 
             f"{t.partner}",
             field="transformation.partner",
         )
-    try:
-        verify_signature(ctx, t.partner, t.key, t.canonical, signature, field="transformation.key")
-        return _append(ctx, partner, t, signature)
-    except (RuleViolation, ServiceError, IntegrityError):
+    verify_signature(ctx, t.partner, t.key, t.canonical, signature, field="transformation.key")
+    return Submission.of(t, signature, partner)
+
+
+def accepted_transformation(ctx: LedgerContext, outcome: Outcome) -> Transformed:
+    """What the poster of a transformation hears: the entry, or the error that refused it."""
+    if isinstance(outcome, LedgerError):
+        raise outcome
+    if isinstance(outcome, Repeat):
+        t = Transformation.from_json(
+            outcome.entry.body, path="transformation", canonical=outcome.entry.body_bytes
+        )
         with single_read(ctx.engine) as conn:
-            repeat = _accepted_before(conn, t)
-        if repeat is not None:
-            return repeat
-        raise
+            states = repository.lots_by_id(conn, set(t.lots))
+        return Transformed(
+            entry=outcome.entry,
+            transformation=t,
+            inputs=tuple(states[i.lot] for i in t.inputs if i.lot in states),
+            outputs=tuple(states[o.lot] for o in t.outputs if o.lot in states),
+            taken=tuple(i.fine_g for i in t.inputs),
+            balance=None,
+            created=False,
+        )
+    assert isinstance(outcome, Transformed)
+    return outcome
 
 
-def _accepted_before(conn: Connection, t: Transformation) -> Transformed | None:
-    entry = repository.entry_by_hash(conn, t.hash)
-    if entry is None:
-        return None
-    states = {lot: repository.lot_state(conn, lot) for lot in t.lots}
-    return Transformed(
-        entry=entry,
-        transformation=t,
-        inputs=tuple(s for i in t.inputs if (s := states[i.lot]) is not None),
-        outputs=tuple(s for o in t.outputs if (s := states[o.lot]) is not None),
-        taken=tuple(i.fine_g for i in t.inputs),
-        balance=None,
-        created=False,
-    )
-
-
-def _append(
-    ctx: LedgerContext, partner: PartnerRow, t: Transformation, signature: bytes
-) -> Transformed:
+def submit_transformation(ctx: LedgerContext, *, partner: PartnerRow, envelope: Any) -> Transformed:
+    """Prepare and append one transformation in its own write transaction."""
+    submission = prepare_transformation(ctx, partner=partner, envelope=envelope)
     with write_transaction(ctx.engine) as conn:
-        return record(conn, ctx, partner, t, signature)
-
-
-def record(
-    conn: Connection,
-    ctx: LedgerContext,
-    partner: PartnerRow,
-    t: Transformation,
-    signature: bytes,
-) -> Transformed:
-    """Check ``t`` against the committed state and append it, in the caller's write transaction.
-
-    The signature must already be verified; the key's validity is checked here.
-    """
-    settings = ctx.settings
-    usable_key(repository.key_by_id(conn, t.key), t.partner, t.key, field="transformation.key")
-    before = [repository.lot_state(conn, i.lot) for i in t.inputs]
-    now = utc_now()
-    outcome = apply_transformation(
-        t,
-        before,
-        roles=partner.roles,
-        output_exists=lambda lot: repository.lot_state(conn, lot) is not None,
-        now=now,
-        clock_skew=timedelta(seconds=settings.clock_skew_seconds),
-        assay_tolerance=settings.assay_tolerance,
-    )
-    links = [
-        writer.ChainLink(i.lot, state.length - 1, i.prev, "input")
-        for i, state in zip(t.inputs, outcome.inputs, strict=True)
-    ] + [writer.ChainLink(state.lot, 0, None, "output") for state in outcome.outputs]
-    entry = writer.append_signed(
-        conn,
-        kind="transformation",
-        signed=t,
-        signature=signature,
-        links=links,
-        states=[*outcome.inputs, *outcome.outputs],
-        service_key=ctx.service_key,
-        now=now,
-    )
-    return Transformed(
-        entry=entry,
-        transformation=t,
-        inputs=outcome.inputs,
-        outputs=outcome.outputs,
-        taken=outcome.taken,
-        balance=outcome.balance,
-        created=True,
-    )
+        integrated = ingest.integrate(conn, ctx, [submission])
+    (outcome,) = integrated.committed(ctx)
+    return accepted_transformation(ctx, outcome)

@@ -1,14 +1,16 @@
-"""The ledger's one writer: numbers an entry, signs its receipt, appends it and its
-leaf to the Merkle tree, in the caller's transaction.
+"""The ledger's one writer: numbers entries, signs their receipts, grows the Merkle tree
+and writes a whole batch in the caller's transaction.
 
-Must be called inside ``app.db.write_transaction``, which holds the sequencer
-lock, so that ``next_seq`` is gap-free and unique.
+An ``Appender`` is opened inside ``app.db.write_transaction`` (which holds the
+sequencer lock, so ``seq`` is gap-free and unique). It reads the next ``seq``
+and the right edge of the tree once, then every ``append`` is pure computation —
+receipt, leaf, completed perfect subtrees — and ``flush`` writes all the rows of
+the batch with one multi-row statement per table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -17,12 +19,13 @@ from sqlalchemy import Connection
 from app.domain.rules import LotState
 from app.ledger.canonical import canonical_bytes
 from app.ledger.keys import SigningKey
-from app.ledger.merkle import completed_nodes, leaf_hash, nodes_for_append
+from app.ledger.merkle import CompactRange, leaf_hash, nodes_for_root
 from app.ledger.records import LedgerEntry
 from app.models import repository
 from app.services.clock import format_time
+from app.services.errors import Inconsistent
 
-__all__ = ["ChainLink", "Signed", "append", "append_service_record", "append_signed"]
+__all__ = ["Appender", "ChainLink", "Signed"]
 
 
 class Signed(Protocol):
@@ -54,96 +57,143 @@ class ChainLink:
     role: str = "event"
 
 
-def append(
-    conn: Connection,
-    *,
-    kind: str,
-    body: dict[str, Any],
-    signature: bytes,
-    signer: str,
-    service_key: SigningKey,
-    now: datetime,
-    canonical: bytes | None = None,
-) -> LedgerEntry:
-    """Append ``body`` at the next position; ``canonical`` is ``JCS(body)`` if already known."""
-    canonical = canonical if canonical is not None else canonical_bytes(body)
-    entry = LedgerEntry.issue(
-        seq=repository.next_seq(conn),
-        kind=kind,
-        body=body,
-        signature=signature,
-        signer=signer,
-        recorded_at=format_time(now),
-        service_key=service_key,
-        canonical=canonical,
-    )
-    repository.append_entry(conn, entry, body_text=canonical.decode("utf-8"))
-    _grow_tree(conn, entry)
-    return entry
+@dataclass(slots=True)
+class _Rows:
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    lots: dict[str, tuple[LotState, int]] = field(default_factory=dict)
+    """Each lot moved in this batch: its latest state and the seq that moved it."""
+    created: dict[str, int] = field(default_factory=dict)
+    """Lots the batch created, with the seq that created them."""
 
 
-def _grow_tree(conn: Connection, entry: LedgerEntry) -> None:
-    """Add the entry's leaf (RFC 9162) and the perfect subtrees it completes."""
-    siblings = repository.tree_nodes_by_id(conn, set(nodes_for_append(entry.seq)))
-    completed = completed_nodes(
-        entry.seq, leaf_hash(entry.leaf), lambda level, index: siblings[(level, index)]
-    )
-    repository.append_tree_nodes(conn, completed, completed_at=entry.seq)
+class Appender:
+    """Appends entries at the next positions of the log; ``flush`` writes them."""
 
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        service_key: SigningKey,
+        now: datetime,
+        known: CompactRange | None = None,
+    ) -> None:
+        """``known`` is the tree as this process last committed it, if it still is."""
+        self.conn = conn
+        self.service_key = service_key
+        self.now = now
+        self.recorded_at = format_time(now)
+        self._rows = _Rows()
+        self.appended: list[LedgerEntry] = []
+        size = repository.next_seq(conn)
+        if known is not None and known.size == size:
+            self.tree = known.copy()
+            return
+        edge = repository.tree_nodes_by_id(conn, nodes_for_root(size))
+        try:
+            self.tree = CompactRange.from_edge(size, edge)
+        except KeyError as exc:
+            raise Inconsistent(
+                "ledger.inconsistent",
+                f"tree node {exc.args[0]} is missing from the store; run an audit",
+            ) from exc
 
-def append_service_record(
-    conn: Connection, *, kind: str, body: dict[str, Any], service_key: SigningKey, now: datetime
-) -> LedgerEntry:
-    """Append a registry record that the service itself signs."""
-    canonical = canonical_bytes(body)
-    return append(
-        conn,
-        kind=kind,
-        body=body,
-        signature=service_key.sign(canonical),
-        signer=service_key.public.key_id,
-        service_key=service_key,
-        now=now,
-        canonical=canonical,
-    )
+    @property
+    def size(self) -> int:
+        """The tree's size once the batch is written: the next seq to give."""
+        return self.tree.size
 
-
-def append_signed(
-    conn: Connection,
-    *,
-    kind: str,
-    signed: Signed,
-    signature: bytes,
-    links: Sequence[ChainLink],
-    states: Sequence[LotState],
-    service_key: SigningKey,
-    now: datetime,
-) -> LedgerEntry:
-    """Append a partner's signed event or transformation, its chain links and the lots it moves."""
-    entry = append(
-        conn,
-        kind=kind,
-        body=signed.to_json(),
-        signature=signature,
-        signer=signed.key,
-        service_key=service_key,
-        now=now,
-        canonical=signed.canonical,
-    )
-    for link in links:
-        repository.append_event_row(
-            conn,
-            seq=entry.seq,
-            lot_id=link.lot,
-            lot_seq=link.lot_seq,
-            prev=link.prev,
-            partner_id=signed.partner,
-            key_id=signed.key,
-            stage=signed.stage,
-            action=signed.action,
-            occurred_at=signed.occurred_at,
-            role=link.role,
+    def append(
+        self,
+        *,
+        kind: str,
+        body: dict[str, Any],
+        signature: bytes,
+        signer: str,
+        canonical: bytes | None = None,
+    ) -> LedgerEntry:
+        """Number ``body``, sign its receipt and add its leaf; ``canonical`` is JCS(body)."""
+        canonical = canonical if canonical is not None else canonical_bytes(body)
+        entry = LedgerEntry.issue(
+            seq=self.tree.size,
+            kind=kind,
+            body=body,
+            signature=signature,
+            signer=signer,
+            recorded_at=self.recorded_at,
+            service_key=self.service_key,
+            canonical=canonical,
         )
-    for state in states:
-        repository.save_lot(conn, state, seq=entry.seq)
-    return entry
+        self._rows.entries.append(repository.entry_row(entry, canonical.decode("utf-8")))
+        for (level, index), value in self.tree.append(leaf_hash(entry.leaf)):
+            self._rows.nodes.append(
+                {"level": level, "idx": index, "hash": value, "completed_at": entry.seq}
+            )
+        self.appended.append(entry)
+        return entry
+
+    def append_service_record(self, *, kind: str, body: dict[str, Any]) -> LedgerEntry:
+        """A registry record (or summary) that the service itself signs."""
+        canonical = canonical_bytes(body)
+        return self.append(
+            kind=kind,
+            body=body,
+            signature=self.service_key.sign(canonical),
+            signer=self.service_key.public.key_id,
+            canonical=canonical,
+        )
+
+    def append_signed(
+        self,
+        *,
+        kind: str,
+        signed: Signed,
+        signature: bytes,
+        links: list[ChainLink],
+        states: list[LotState],
+    ) -> LedgerEntry:
+        """A partner's signed event or transformation, its chain links and the lots it moves."""
+        entry = self.append(
+            kind=kind,
+            body=signed.to_json(),
+            signature=signature,
+            signer=signed.key,
+            canonical=signed.canonical,
+        )
+        for link in links:
+            self._rows.links.append(
+                {
+                    "role": link.role,
+                    "seq": entry.seq,
+                    "lot_id": link.lot,
+                    "lot_seq": link.lot_seq,
+                    "prev": link.prev,
+                    "partner_id": signed.partner,
+                    "key_id": signed.key,
+                    "stage": signed.stage,
+                    "action": signed.action,
+                    "occurred_at": signed.occurred_at,
+                }
+            )
+        for state in states:
+            if state.length == 1:
+                self._rows.created[state.lot] = entry.seq
+            self._rows.lots[state.lot] = (state, entry.seq)
+        return entry
+
+    def checkpoint_root(self) -> bytes:
+        """The root of the tree with every entry appended so far."""
+        return self.tree.root()
+
+    def flush(self) -> None:
+        """Write every row of the batch: one multi-row statement per table."""
+        rows = self._rows
+        repository.append_entries(self.conn, rows.entries)
+        repository.append_event_rows(self.conn, rows.links)
+        repository.append_tree_nodes(self.conn, rows.nodes)
+        repository.save_lots(
+            self.conn,
+            [(state, seq, rows.created.get(lot)) for lot, (state, seq) in rows.lots.items()],
+        )
+        self._rows = _Rows()

@@ -5,20 +5,22 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import (
     ContextDep,
-    JsonBodyDep,
-    PartnerDep,
     ReaderDep,
+    arrival,
     in_database,
+    json_body,
+    partner_of,
 )
 from app.db import read_transaction
 from app.models import repository
 from app.models.schemas import AcceptedOut, EntryOut, EventPage, LotOut, LotPage, VerifyOut
 from app.services import chains, events, genealogy, log, passport
+from app.services.context import LedgerContext
 from app.services.events import require_lot
 
 router = APIRouter(prefix="/v1/lots", tags=["lots"])
@@ -79,24 +81,31 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
         }
     },
 )
-async def post_event(
-    lot_id: LotId, partner: PartnerDep, ctx: ContextDep, body: JsonBodyDep
-) -> JSONResponse:
-    accepted = await in_database(
-        ctx, partial(events.submit_event, ctx, partner=partner, lot_id=lot_id, envelope=body)
-    )
+async def post_event(lot_id: LotId, request: Request) -> JSONResponse:
+    # No dependencies here: resolving them cost as much as the rest of the request.
+    ctx: LedgerContext = request.app.state.context
+    arriving = arrival(request)
+    try:
+        partner = await partner_of(request)
+        body = await json_body(request)
+        submission = await in_database(
+            ctx, partial(events.prepare_event, ctx, partner=partner, lot_id=lot_id, envelope=body)
+        )
+        (outcome,) = await arriving.submit([submission])
+    finally:
+        arriving.leave()
+    accepted = await in_database(ctx, partial(events.accepted_event, ctx, outcome))
     entry = accepted.entry
-    answer = AcceptedOut(
-        hash=entry.hash,
-        seq=entry.seq,
-        lot=accepted.lot,
-        lot_seq=accepted.lot_seq,
-        recorded_at=entry.recorded_at,
-        receipt=entry.receipt,
-        created=accepted.created,
-    )
     return JSONResponse(
-        answer.model_dump(),
+        {
+            "hash": entry.hash,
+            "seq": entry.seq,
+            "lot": accepted.lot,
+            "lot_seq": accepted.lot_seq,
+            "recorded_at": entry.recorded_at,
+            "receipt": entry.receipt,
+            "created": accepted.created,
+        },
         status_code=status.HTTP_201_CREATED if accepted.created else status.HTTP_200_OK,
     )
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 
-from app.api.deps import ContextDep, JsonBodyDep, PartnerDep, in_database
+from app.api.deps import arrival, in_database, json_body, partner_of
 from app.ledger.balance import plain
 from app.ledger.transformations import TRANSFORMATION_ACTIONS, TRANSFORMATION_TYPE
 from app.models.schemas import LotOut, TakenOut, TransformedOut
 from app.services import transformations
+from app.services.context import LedgerContext
 from app.services.transformations import Transformed
 
 router = APIRouter(prefix="/v1/transformations", tags=["transformations"])
@@ -121,10 +122,21 @@ def _answer(done: Transformed) -> TransformedOut:
         }
     },
 )
-async def post_transformation(partner: PartnerDep, ctx: ContextDep, body: JsonBodyDep) -> Any:
-    done = await in_database(
-        ctx, partial(transformations.submit_transformation, ctx, partner=partner, envelope=body)
-    )
+async def post_transformation(request: Request) -> Any:
+    # No dependencies here: resolving them cost as much as the rest of the request.
+    ctx: LedgerContext = request.app.state.context
+    arriving = arrival(request)
+    try:
+        partner = await partner_of(request)
+        body = await json_body(request)
+        submission = await in_database(
+            ctx,
+            partial(transformations.prepare_transformation, ctx, partner=partner, envelope=body),
+        )
+        (outcome,) = await arriving.submit([submission])
+    finally:
+        arriving.leave()
+    done = await in_database(ctx, partial(transformations.accepted_transformation, ctx, outcome))
     return JSONResponse(
         _answer(done).model_dump(),
         status_code=status.HTTP_201_CREATED if done.created else status.HTTP_200_OK,

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     admin_token_file: Path | None = None
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_transformation_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_batch_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     clock_skew_seconds: int = Field(default=300, ge=0)
     assay_tolerance: Decimal = Field(default=Decimal("0.001"), ge=0, le=Decimal("0.05"))
     threads: int = Field(default=8, ge=1, le=64)
@@ -63,6 +65,14 @@ class Settings(BaseSettings):
         if self.admin_token_file is None:
             self.admin_token_file = self.data_dir / "admin.token"
         return self
+
+    def body_limit(self, path: str) -> int:
+        """The largest body a route takes (transformations and batches carry more)."""
+        if path == "/v1/batch":
+            return self.max_batch_bytes
+        if path == "/v1/transformations":
+            return self.max_transformation_bytes
+        return self.max_body_bytes
 
     @property
     def service_key_path(self) -> Path:

@@ -16,7 +16,16 @@ from app import __version__
 from app.api.limits import BodySizeLimit
 from app.api.pages import routes as pages
 from app.api.problems import install_problem_handlers
-from app.api.routes import admin, audit, health, lots, partners, transformations, wellknown
+from app.api.routes import (
+    admin,
+    audit,
+    batch,
+    health,
+    lots,
+    partners,
+    transformations,
+    wellknown,
+)
 from app.api.routes import log as log_routes
 from app.config import Settings
 from app.db import WalCheckpointer, make_engine
@@ -93,13 +102,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         partners,
         lots,
         transformations,
+        batch,
         log_routes,
         audit,
         pages,
         wellknown,
     ):
         app.include_router(module.router)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, limit_for=settings.body_limit)
     # Passports and exports are large, repetitive JSON: about a fifth of the size gzipped.
     app.add_middleware(GZipMiddleware, minimum_size=4096)
     return app

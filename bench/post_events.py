@@ -156,7 +156,9 @@ class Run:
         return self.events / self.seconds
 
 
-def _wrk(url: str, data: Path, api_key: str, prefix: str, clients: int, seconds: int, batch: int) -> Run:
+def _wrk(
+    url: str, data: Path, api_key: str, prefix: str, clients: int, seconds: int, batch: int
+) -> Run:
     result = subprocess.run(
         [
             "wrk",
@@ -198,9 +200,7 @@ def _write_chains(
     for c in range(clients):
         chain = signed_chain("bench-geo", key, f"{prefix}-{c}", length)
         if batch > 1:
-            lines = (
-                json.dumps({"items": chain[i : i + batch]}) for i in range(0, length, batch)
-            )
+            lines = (json.dumps({"items": chain[i : i + batch]}) for i in range(0, length, batch))
         else:
             lines = (json.dumps(envelope) for envelope in chain)
         (data / f"{prefix}-{c}.jsonl").write_text("\n".join(lines) + "\n")
@@ -217,8 +217,13 @@ def _inclusion(db_url: str) -> tuple[float, float, int, int]:
     """Seconds from each entry's recorded_at to the first checkpoint that covers it."""
     engine = make_engine(db_url)
     with engine.connect() as conn:
-        stamps = [row[0] for row in conn.execute(text("SELECT recorded_at FROM ledger_entries ORDER BY seq"))]
-        checkpoints = conn.execute(text("SELECT size, issued_at FROM checkpoints ORDER BY size")).all()
+        stamps = [
+            row[0]
+            for row in conn.execute(text("SELECT recorded_at FROM ledger_entries ORDER BY seq"))
+        ]
+        checkpoints = conn.execute(
+            text("SELECT size, issued_at FROM checkpoints ORDER BY size")
+        ).all()
         count, low, high = conn.execute(
             text("SELECT COUNT(*), MIN(seq), MAX(seq) FROM ledger_entries")
         ).one()
@@ -275,7 +280,8 @@ def _goldtrail(
                 args["batch"],
             )
             verified = sum(
-                httpx.post(f"{url}/v1/lots/{prefix}-{c}/verify", timeout=300).json().get("ok") is True
+                httpx.post(f"{url}/v1/lots/{prefix}-{c}/verify", timeout=300).json().get("ok")
+                is True
                 for c in range(args["clients"])
             )
             time.sleep(max(1.5, args["checkpoint_wait"]))  # let the last checkpoint be signed
@@ -336,7 +342,10 @@ def main(
     database = "PostgreSQL" if postgres else "SQLite"
     what = "POST /v1/batch" if batch > 1 else "POST /v1/lots/{lot}/events"
     print()
-    print(f"{database}, {workers} worker(s), {clients} clients, {seconds} s runs, {rounds} rounds; Goldtrail: {what}" + (f", {batch} events per request" if batch > 1 else ""))
+    print(
+        f"{database}, {workers} worker(s), {clients} clients, {seconds} s runs, {rounds} rounds; Goldtrail: {what}"
+        + (f", {batch} events per request" if batch > 1 else "")
+    )
     print("| route | events/s (median) | p50 | p99 |")
     print("|---|---|---|---|")
     for name, runs in (("minimal route", minimal), ("Goldtrail", ours)):

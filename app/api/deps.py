@@ -12,7 +12,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from app.ledger.canonical import parse_strict
+from app.api.limits import ENTRY_LIMITS
+from app.ledger.canonical import JsonLimits, parse_strict
 from app.models import repository
 from app.models.repository import PartnerRow
 from app.services.context import LedgerContext
@@ -24,7 +25,6 @@ __all__ = [
     "AdminDep",
     "Caller",
     "ContextDep",
-    "JsonBodyDep",
     "OptionalCaller",
     "PartnerDep",
     "ReaderDep",
@@ -51,12 +51,9 @@ def arrival(request: Request) -> Arrival:
     return Arrival(request.app.state.sequencer)
 
 
-async def json_body(request: Request) -> Any:
+async def json_body(request: Request, limits: JsonLimits = ENTRY_LIMITS) -> Any:
     """The request body parsed strictly (app.ledger.canonical.parse_strict)."""
-    return parse_strict(await request.body())
-
-
-JsonBodyDep = Annotated[Any, Depends(json_body)]
+    return parse_strict(await request.body(), limits=limits)
 
 
 def model_body(

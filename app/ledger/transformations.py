@@ -34,6 +34,7 @@ from app.ledger.facts import MAX_MASS_G, quantity, read_fineness, read_mass_g
 from app.ledger.hashing import is_hash, sha256_hex
 
 __all__ = [
+    "MAX_LOTS",
     "TRANSFORMATION_ACTIONS",
     "TRANSFORMATION_TYPE",
     "Input",
@@ -42,6 +43,9 @@ __all__ = [
 ]
 
 TRANSFORMATION_TYPE = "goldtrail.transformation.v1"
+
+MAX_LOTS = 1024
+"""Inputs, and outputs, a transformation may name: a refinery melt of a thousand lots."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,8 @@ def _items(obj: dict[str, Any], name: str, path: str) -> list[Any]:
     value = obj[name]
     if not isinstance(value, list):
         raise FieldError(f"{path}.{name}", "must be a JSON array")
+    if len(value) > MAX_LOTS:
+        raise FieldError(f"{path}.{name}", f"at most {MAX_LOTS} lots, got {len(value)}")
     return value
 
 

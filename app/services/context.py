@@ -33,8 +33,8 @@ class ProcessMemory:
     """key id → (partner, public key)."""
     checkpoint_at: datetime | None = None
     crypto: ThreadPoolExecutor | None = None
-    """Threads for Ed25519 work, which releases the GIL: partners' signatures are verified
-    and receipts signed there while the event loop goes on."""
+    """Threads for Ed25519 work, which releases the GIL: a batch's signatures are verified
+    there, a share on each core."""
     loop_reader: Connection | None = None
     """The event loop's own connection for one-statement reads (SQLite, inline work)."""
     tree: CompactRange | None = None
@@ -71,11 +71,15 @@ class LedgerContext:
             reader.rollback()  # ends SQLAlchemy's transaction marker; SQLite began none
 
     @property
+    def crypto_threads(self) -> int:
+        return os.cpu_count() or 1
+
+    @property
     def crypto(self) -> ThreadPoolExecutor:
-        """This process's threads for signing and verifying (one per core)."""
+        """This process's threads for verifying many signatures at once (one per core)."""
         if self.memory.crypto is None:
             self.memory.crypto = ThreadPoolExecutor(
-                max_workers=os.cpu_count() or 1, thread_name_prefix="goldtrail-crypto"
+                max_workers=self.crypto_threads, thread_name_prefix="goldtrail-crypto"
             )
         return self.memory.crypto
 

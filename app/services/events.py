@@ -24,16 +24,17 @@ from app.models.repository import PartnerRow
 from app.services import ingest
 from app.services.context import LedgerContext
 from app.services.errors import Forbidden, NotFound
-from app.services.ingest import Accepted, Outcome, Repeat, Submission
+from app.services.ingest import Accepted, Outcome, Repeat, Submission, Unverified
 
 __all__ = [
     "Accepted",
     "accepted_event",
+    "check_event",
     "parse_envelope",
     "prepare_event",
     "require_lot",
+    "signing_key",
     "submit_event",
-    "verify_signature",
 ]
 
 
@@ -67,29 +68,34 @@ def _public_key(ctx: LedgerContext, key_id: str, *, field: str) -> tuple[str, Pu
     return known
 
 
-def verify_signature(
-    ctx: LedgerContext, partner: str, key_id: str, signed: bytes, signature: bytes, *, field: str
-) -> None:
-    """Verify ``signature`` over ``signed`` with ``partner``'s key ``key_id``, or raise.
+def signing_key(ctx: LedgerContext, partner: str, key_id: str, *, field: str) -> PublicKey:
+    """The public key ``key_id`` of ``partner``, to verify what it signed; or raise.
 
-    Done before the sequencer, so that requests and workers verify in parallel;
+    Checked before the sequencer, so that requests and workers verify in parallel;
     whether the key is revoked is read under the sequencer lock.
     """
     owner, public = _public_key(ctx, key_id, field=field)
     if owner != partner:
         raise Forbidden("key.not_owner", f"key {key_id} is not {partner}'s key", field=field)
-    public.verify(signed, signature, what=f"signed by {partner} with key {key_id}")
+    return public
 
 
 def prepare_event(
-    ctx: LedgerContext, *, partner: PartnerRow, lot_id: str, envelope: Any
+    ctx: LedgerContext, *, partner: PartnerRow, lot_id: str | None, envelope: Any
 ) -> Submission:
-    """Parse and verify an event envelope posted to ``lot_id`` by ``partner``.
+    """Parse and verify an event envelope posted to ``lot_id`` (None: a batch) by ``partner``.
 
     ``envelope`` comes from ``parse_strict``, which checked the JSON limits.
     """
+    return check_event(ctx, partner=partner, lot_id=lot_id, envelope=envelope).verify()
+
+
+def check_event(
+    ctx: LedgerContext, *, partner: PartnerRow, lot_id: str | None, envelope: Any
+) -> Unverified:
+    """``prepare_event`` but for the signature, which the caller verifies."""
     event, signature = parse_envelope(envelope, limits_checked=True)
-    if event.lot != lot_id:
+    if lot_id is not None and event.lot != lot_id:
         raise FieldError("event.lot", f"the event names lot {event.lot}, the URL lot {lot_id}")
     if event.partner != partner.id:
         raise Forbidden(
@@ -97,8 +103,8 @@ def prepare_event(
             f"you are authenticated as {partner.id}; you cannot post an event of {event.partner}",
             field="event.partner",
         )
-    verify_signature(ctx, event.partner, event.key, event.canonical, signature, field="event.key")
-    return Submission.of(event, signature, partner)
+    public = signing_key(ctx, event.partner, event.key, field="event.key")
+    return Unverified(Submission.of(event, signature, partner), public)
 
 
 def accepted_event(ctx: LedgerContext, outcome: Outcome) -> Accepted:

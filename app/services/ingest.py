@@ -26,6 +26,7 @@ from app.ledger.balance import Balance
 from app.ledger.errors import FieldError, LedgerError
 from app.ledger.events import Event
 from app.ledger.facts import GreenFacts
+from app.ledger.keys import PublicKey
 from app.ledger.merkle import CompactRange
 from app.ledger.records import LedgerEntry
 from app.ledger.transformations import Transformation
@@ -44,6 +45,7 @@ __all__ = [
     "Repeat",
     "Submission",
     "Transformed",
+    "Unverified",
     "integrate",
     "usable_key",
 ]
@@ -75,6 +77,28 @@ class Submission:
     @property
     def hash(self) -> str:
         return self.signed.hash
+
+
+@dataclass(frozen=True, slots=True)
+class Unverified:
+    """A submission whose partner signature is still to be checked with ``public_key``.
+
+    Checking it is pure Ed25519 work that releases the GIL, so a batch checks many
+    on several threads at once.
+    """
+
+    submission: Submission
+    public_key: PublicKey
+
+    def verify(self) -> Submission:
+        """The submission if its signature holds; else InvalidSignature."""
+        signed = self.submission.signed
+        self.public_key.verify(
+            signed.canonical,
+            self.submission.signature,
+            what=f"signed by {signed.partner} with key {signed.key}",
+        )
+        return self.submission
 
 
 @dataclass(frozen=True, slots=True)

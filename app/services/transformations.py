@@ -21,12 +21,13 @@ from app.models.repository import PartnerRow
 from app.services import ingest
 from app.services.context import LedgerContext
 from app.services.errors import Forbidden
-from app.services.events import verify_signature
-from app.services.ingest import Outcome, Repeat, Submission, Transformed
+from app.services.events import signing_key
+from app.services.ingest import Outcome, Repeat, Submission, Transformed, Unverified
 
 __all__ = [
     "Transformed",
     "accepted_transformation",
+    "check_transformation",
     "parse_envelope",
     "prepare_transformation",
     "submit_transformation",
@@ -49,6 +50,11 @@ def parse_envelope(envelope: object) -> tuple[Transformation, bytes]:
 
 def prepare_transformation(ctx: LedgerContext, *, partner: PartnerRow, envelope: Any) -> Submission:
     """Parse and verify a transformation envelope posted by ``partner``."""
+    return check_transformation(ctx, partner=partner, envelope=envelope).verify()
+
+
+def check_transformation(ctx: LedgerContext, *, partner: PartnerRow, envelope: Any) -> Unverified:
+    """``prepare_transformation`` but for the signature, which the caller verifies."""
     t, signature = parse_envelope(envelope)
     if t.partner != partner.id:
         raise Forbidden(
@@ -57,8 +63,8 @@ def prepare_transformation(ctx: LedgerContext, *, partner: PartnerRow, envelope:
             f"{t.partner}",
             field="transformation.partner",
         )
-    verify_signature(ctx, t.partner, t.key, t.canonical, signature, field="transformation.key")
-    return Submission.of(t, signature, partner)
+    public = signing_key(ctx, t.partner, t.key, field="transformation.key")
+    return Unverified(Submission.of(t, signature, partner), public)
 
 
 def accepted_transformation(ctx: LedgerContext, outcome: Outcome) -> Transformed:

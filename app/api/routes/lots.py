@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 
+from app.api import answers
 from app.api.deps import (
     ContextDep,
     ReaderDep,
@@ -95,17 +96,8 @@ async def post_event(lot_id: LotId, request: Request) -> JSONResponse:
     finally:
         arriving.leave()
     accepted = await in_database(ctx, partial(events.accepted_event, ctx, outcome))
-    entry = accepted.entry
     return JSONResponse(
-        {
-            "hash": entry.hash,
-            "seq": entry.seq,
-            "lot": accepted.lot,
-            "lot_seq": accepted.lot_seq,
-            "recorded_at": entry.recorded_at,
-            "receipt": entry.receipt,
-            "created": accepted.created,
-        },
+        answers.accepted_event(accepted),
         status_code=status.HTTP_201_CREATED if accepted.created else status.HTTP_200_OK,
     )
 

@@ -8,13 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 
+from app.api.answers import transformed
 from app.api.deps import arrival, in_database, json_body, partner_of
-from app.ledger.balance import plain
+from app.api.limits import TRANSFORMATION_LIMITS
 from app.ledger.transformations import TRANSFORMATION_ACTIONS, TRANSFORMATION_TYPE
-from app.models.schemas import LotOut, TakenOut, TransformedOut
+from app.models.schemas import TransformedOut
 from app.services import transformations
 from app.services.context import LedgerContext
-from app.services.transformations import Transformed
 
 router = APIRouter(prefix="/v1/transformations", tags=["transformations"])
 
@@ -86,29 +86,6 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
 }
 
 
-def _answer(done: Transformed) -> TransformedOut:
-    entry = done.entry
-    return TransformedOut(
-        hash=entry.hash,
-        seq=entry.seq,
-        action=done.transformation.action,
-        recorded_at=entry.recorded_at,
-        receipt=entry.receipt,
-        created=done.created,
-        inputs=[
-            TakenOut(
-                lot=state.lot,
-                taken_fine_g=None if taken is None else plain(taken),
-                remaining_fine_g=None if state.fine_gold_g is None else plain(state.fine_gold_g),
-                closed=state.closed,
-            )
-            for state, taken in zip(done.inputs, done.taken, strict=False)
-        ],
-        outputs=[LotOut.of(state) for state in done.outputs],
-        balance=None if done.balance is None else done.balance.numbers(),
-    )
-
-
 @router.post(
     "",
     response_model=TransformedOut,
@@ -128,7 +105,7 @@ async def post_transformation(request: Request) -> Any:
     arriving = arrival(request)
     try:
         partner = await partner_of(request)
-        body = await json_body(request)
+        body = await json_body(request, TRANSFORMATION_LIMITS)
         submission = await in_database(
             ctx,
             partial(transformations.prepare_transformation, ctx, partner=partner, envelope=body),
@@ -138,6 +115,6 @@ async def post_transformation(request: Request) -> Any:
         arriving.leave()
     done = await in_database(ctx, partial(transformations.accepted_transformation, ctx, outcome))
     return JSONResponse(
-        _answer(done).model_dump(),
+        transformed(done),
         status_code=status.HTTP_201_CREATED if done.created else status.HTTP_200_OK,
     )

@@ -45,8 +45,11 @@ class Settings(BaseSettings):
         description="Issue credentials as this did:web (else a did:key of the service key).",
     )
     database_inline: bool = Field(
-        default=False,
-        description="Run database work on the event loop; the default for SQLite.",
+        default=True,
+        description=(
+            "Run the ingest routes' database work on the event loop (the default: thread hops "
+            "and GIL contention cost more than the waits, docs/BENCHMARKS.md)."
+        ),
     )
 
     @model_validator(mode="after")
@@ -58,8 +61,6 @@ class Settings(BaseSettings):
             )
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'goldtrail.db'}"
-        if "database_inline" not in self.model_fields_set:
-            self.database_inline = self.database_url.startswith("sqlite")
         if self.service_key_file is None:
             self.service_key_file = self.data_dir / "service.key"
         if self.admin_token_file is None:

@@ -160,20 +160,31 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 class SequencerConnection:
-    """The sequencer's own connection, which tries the sequencer lock without waiting.
+    """The sequencer's own connection and its hold on the sequencer lock.
 
-    The sequencer integrates batches on the event loop; waiting there for another
-    process's batch would stall every request of this process. ``transaction``
-    yields None at once when the lock is taken — by a writer of this process, by
-    another process (``flock`` on SQLite, ``pg_try_advisory_xact_lock`` on
-    PostgreSQL) — so the caller can try again shortly while more entries gather.
-    A connection that fails is replaced.
+    The lock is the in-process mutex and, across processes, ``flock`` on a file
+    beside the SQLite database or PostgreSQL's advisory lock, then the write
+    transaction itself (``BEGIN IMMEDIATE`` on SQLite). ``hold(wait=False)`` takes
+    it only if it is free, at once; ``hold(wait=True)`` waits for it — from a
+    helper thread, so that the event loop goes on reading requests meanwhile.
+    Once held, ``connection`` is the transaction's connection until ``commit`` or
+    ``rollback`` ends it and lets the lock go. A connection that fails is replaced.
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._connection: Connection | None = None
+        self._transaction: Any = None
         self._lock_file: BinaryIO | None = None
+        self._mutex = _sqlite_writers.get(engine)
+        self._holds_mutex = False
+        self._holds_file = False
+
+    @property
+    def connection(self) -> Connection:
+        if self._connection is None or self._transaction is None:
+            raise RuntimeError("the sequencer lock is not held")
+        return self._connection
 
     def _open(self) -> Connection:
         if self._connection is None or self._connection.closed:
@@ -184,76 +195,91 @@ class SequencerConnection:
             self._connection = connection.execution_options(ledger_write=True)
         return self._connection
 
+    def hold(self, *, wait: bool) -> bool:
+        """Take the lock and begin the write transaction; False if it is taken (``wait=False``)."""
+        try:
+            if self._mutex is not None:
+                self._holds_mutex = self._mutex.acquire(blocking=wait)
+                if not self._holds_mutex:
+                    return False
+            if not self._file_lock(wait=wait):
+                self._let_go()
+                return False
+            connection = self._open()
+            self._transaction = connection.begin()
+            if connection.dialect.name == "postgresql":
+                function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+                locked = connection.execute(
+                    text(f"SELECT {function}(:id)"), {"id": LEDGER_LOCK_ID}
+                ).scalar()
+                if not wait and not locked:
+                    self.rollback()
+                    return False
+        except OperationalError as exc:
+            self._end(failed=True)
+            if not wait and ("locked" in str(exc.orig) or "busy" in str(exc.orig)):
+                return False  # a writer outside Goldtrail holds SQLite's lock
+            raise
+        except BaseException:
+            self._end(failed=True)
+            raise
+        return True
+
+    def commit(self) -> None:
+        try:
+            self._transaction.commit()
+        except BaseException:
+            self._end(failed=True)
+            raise
+        self._end(failed=False)
+
+    def rollback(self) -> None:
+        self._end(failed=False)
+
+    def _end(self, *, failed: bool) -> None:
+        transaction, self._transaction = self._transaction, None
+        try:
+            if transaction is not None and transaction.is_active:
+                transaction.rollback()
+        except (OperationalError, InterfaceError):
+            failed = True
+        if failed and self._connection is not None:
+            self._connection.invalidate()
+            self._connection.close()
+            self._connection = None
+        self._let_go()
+
+    def _file_lock(self, *, wait: bool) -> bool:
+        path = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not path or path == ":memory:":
+            return True
+        if self._lock_file is None:
+            self._lock_file = open(f"{path}.writer-lock", "a+b")  # noqa: SIM115 (kept open)
+        flags = fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB
+        try:
+            fcntl.flock(self._lock_file.fileno(), flags)
+        except BlockingIOError:
+            return False
+        self._holds_file = True
+        return True
+
+    def _let_go(self) -> None:
+        if self._holds_file and self._lock_file is not None:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+            self._holds_file = False
+        if self._holds_mutex and self._mutex is not None:
+            self._mutex.release()
+            self._holds_mutex = False
+
     def close(self) -> None:
+        if self._transaction is not None:
+            self.rollback()
         if self._connection is not None:
             self._connection.close()
             self._connection = None
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
-
-    def _try_file_lock(self) -> bool:
-        path = self.engine.url.database
-        if self.engine.dialect.name != "sqlite" or not path or path == ":memory:":
-            return True
-        if self._lock_file is None:
-            self._lock_file = open(f"{path}.writer-lock", "a+b")  # noqa: SIM115 (kept open)
-        try:
-            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def _release_file_lock(self) -> None:
-        if self._lock_file is not None:
-            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
-
-    @contextmanager
-    def transaction(self) -> Iterator[Connection | None]:
-        lock = _sqlite_writers.get(self.engine)
-        if lock is not None and not lock.acquire(blocking=False):
-            yield None
-            return
-        try:
-            if not self._try_file_lock():
-                yield None
-                return
-            try:
-                yield from self._locked()
-            finally:
-                self._release_file_lock()
-        finally:
-            if lock is not None:
-                lock.release()
-
-    def _locked(self) -> Iterator[Connection | None]:
-        try:
-            connection = self._open()
-            transaction = connection.begin()
-        except OperationalError as exc:
-            if "locked" in str(exc.orig) or "busy" in str(exc.orig):
-                yield None  # a writer outside Goldtrail holds SQLite's lock
-                return
-            self.close()
-            raise
-        try:
-            if (
-                connection.dialect.name == "postgresql"
-                and not connection.execute(
-                    text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": LEDGER_LOCK_ID}
-                ).scalar_one()
-            ):
-                transaction.rollback()
-                yield None
-                return
-            yield connection
-            transaction.commit()
-        except BaseException as exc:
-            if transaction.is_active:
-                transaction.rollback()
-            if isinstance(exc, OperationalError | InterfaceError):
-                self.close()
-            raise
 
 
 def reading_connection(engine: Engine) -> Connection:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -28,6 +29,7 @@ from app.models.tables import (
 )
 
 __all__ = [
+    "BatchState",
     "CheckpointRow",
     "EdgeRow",
     "KeyRow",
@@ -38,6 +40,7 @@ __all__ = [
     "append_entries",
     "append_event_rows",
     "append_tree_nodes",
+    "batch_state",
     "checkpoint_by_size",
     "entry_by_hash",
     "entry_by_seq",
@@ -64,6 +67,7 @@ __all__ = [
     "partner_by_api_key_hash",
     "partner_by_id",
     "partners_by_ids",
+    "pipeline",
     "record_key_revoked",
     "registry_entries",
     "replace_api_key_hash",
@@ -126,6 +130,61 @@ def _driver_sql(dialect: str, sql: str, count: int = 0) -> str:
     return sql if dialect == "sqlite" else sql.replace("?", "%s")
 
 
+@contextmanager
+def pipeline(conn: Connection) -> Iterator[None]:
+    """Statements sent inside go to PostgreSQL together, in one round trip (psycopg's
+    pipeline mode); on SQLite, where there is no network, they simply run."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    with _driver(conn).pipeline():
+        yield
+
+
+@dataclass(frozen=True, slots=True)
+class BatchState:
+    """What a batch's rules read before they run, in one round trip."""
+
+    next_seq: int
+    lots: dict[str, LotState]
+    keys: dict[str, KeyRow]
+    partners: set[str]
+
+
+def batch_state(
+    conn: Connection, *, lots: set[str], keys: set[str], partners: set[str]
+) -> BatchState:
+    """The next seq, and the lots, keys and partners a batch names (PostgreSQL: pipelined)."""
+    queries: list[tuple[str, str, list[str]]] = [("seq", "SELECT MAX(seq) FROM ledger_entries", [])]
+    for name, sql, values in (
+        ("lots", f"SELECT {_LOT_COLUMNS} FROM lots WHERE id IN (?*)", lots),  # noqa: S608
+        ("keys", _KEY_SQL, keys),
+        ("partners", "SELECT id FROM partners WHERE id IN (?*)", partners),
+    ):
+        queries += [(name, sql, chunk) for chunk in _in_chunks(values)]
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        driver = _driver(conn)
+        with driver.pipeline():
+            cursors = [
+                driver.execute(_driver_sql(dialect, sql, len(params)), tuple(params))
+                for _, sql, params in queries
+            ]
+        results = [cursor.fetchall() for cursor in cursors]
+    else:
+        results = [_rows(conn, sql, params, many=len(params)) for _, sql, params in queries]
+    found: dict[str, list[Any]] = {"seq": [], "lots": [], "keys": [], "partners": []}
+    for (name, _, _), rows in zip(queries, results, strict=True):
+        found[name].extend(rows)
+    ((current,),) = found["seq"]
+    return BatchState(
+        next_seq=0 if current is None else int(current) + 1,
+        lots={row[0]: _lot_of(row) for row in found["lots"]},
+        keys={row[0]: KeyRow(*row) for row in found["keys"]},
+        partners={row[0] for row in found["partners"]},
+    )
+
+
 def _rows(conn: Connection, sql: str, params: Sequence[Any], *, many: int = 0) -> list[Any]:
     cursor = _driver(conn).cursor()
     try:
@@ -135,6 +194,10 @@ def _rows(conn: Connection, sql: str, params: Sequence[Any], *, many: int = 0) -
         cursor.close()
 
 
+_KEY_SQL = (
+    "SELECT key_id, partner_id, public_key, registered_seq, revoked_seq, revoked_at "
+    "FROM partner_keys WHERE key_id IN (?*)"
+)
 _PARTNERS_BY_IDS = select(partners).where(partners.c.id.in_(bindparam("b", expanding=True)))
 _LATEST_CHECKPOINT = select(checkpoints).order_by(checkpoints.c.size.desc()).limit(1)
 _CHECKPOINT = select(checkpoints).where(checkpoints.c.size == bindparam("b_size"))
@@ -261,13 +324,7 @@ def _in_chunks(values: set[str]) -> Iterator[list[str]]:
 def keys_by_ids(conn: Connection, key_ids: set[str]) -> dict[str, KeyRow]:
     found: dict[str, KeyRow] = {}
     for chunk in _in_chunks(key_ids):
-        rows = _rows(
-            conn,
-            "SELECT key_id, partner_id, public_key, registered_seq, revoked_seq, revoked_at "
-            "FROM partner_keys WHERE key_id IN (?*)",
-            chunk,
-            many=len(chunk),
-        )
+        rows = _rows(conn, _KEY_SQL, chunk, many=len(chunk))
         found.update((row[0], KeyRow(*row)) for row in rows)
     return found
 

@@ -53,7 +53,7 @@ class LedgerContext:
     def inline_read(self) -> Iterator[Connection]:
         """A connection for one read statement in work the event loop runs inline.
 
-        With SQLite that work runs on the loop (``settings.database_inline``), where one
+        That work runs on the loop (``settings.database_inline``, the default), where one
         connection is kept rather than checked out of the pool per request; elsewhere
         it is ``single_read``.
         """

@@ -187,15 +187,17 @@ def _named(submissions: Sequence[Submission]) -> tuple[set[str], set[str], set[s
     return lots, keys, partners
 
 
-def _book(conn: Connection, submissions: Sequence[Submission]) -> _Book:
+def _book(conn: Connection, submissions: Sequence[Submission]) -> tuple[_Book, int]:
+    """What the batch's rules read, and the next seq: one round trip on PostgreSQL."""
     lots, keys, partners = _named(submissions)
-    states = repository.lots_by_id(conn, lots)
-    return _Book(
+    state = repository.batch_state(conn, lots=lots, keys=keys, partners=partners)
+    book = _Book(
         conn=conn,
-        lots={lot: states.get(lot) for lot in lots},
-        keys=repository.keys_by_ids(conn, keys),
-        partners=set(repository.partners_by_ids(conn, partners)) if partners else set(),
+        lots={lot: state.lots.get(lot) for lot in lots},
+        keys=state.keys,
+        partners=state.partners,
     )
+    return book, state.next_seq
 
 
 def _event(
@@ -305,9 +307,11 @@ def integrate(
     entry accepted before, or the error that refused it (nothing of it is written).
     Signs a checkpoint in the same transaction when one is due.
     """
-    book = _book(conn, submissions)
+    book, size = _book(conn, submissions)
     # The time is read under the sequencer lock, so recorded_at never goes back along seq.
-    appender = Appender(conn, service_key=ctx.service_key, now=utc_now(), known=ctx.memory.tree)
+    appender = Appender(
+        conn, service_key=ctx.service_key, now=utc_now(), size=size, known=ctx.memory.tree
+    )
     outcomes = [_one(book, appender, ctx, sub) for sub in submissions]
     if appender.appended:
         appender.flush()

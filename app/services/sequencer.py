@@ -1,18 +1,20 @@
 """The sequencer: each process integrates its waiting entries in batches, one batch at a time.
 
-Requests prepare their entries (parse, canonical bytes, signature) and hand them
-here. On the event loop, once the requests that arrived with the first waiting
-entry have been read and checked (``Arrival`` counts them; at most
-``max_gather_seconds``), the sequencer takes everything waiting — up to ``max_batch`` entries, whole
-groups at a time — and integrates it in one write transaction
-(``app.services.ingest.integrate``) under the database's sequencer lock, which
-every process shares. Each request hears its outcome only once the batch has
-committed, so a 2xx still means durable, numbered and receipted.
+Requests prepare their entries (parse, canonical bytes, partner signature) and
+hand them here. Once the requests that arrived with the first waiting entry have
+been read and checked (``Arrival`` counts them; at most ``max_gather_seconds``),
+the sequencer takes the database's sequencer lock, which every process shares,
+and integrates everything waiting — up to ``max_batch`` entries, whole groups at
+a time — in one write transaction (``app.services.ingest.integrate``). Each
+request hears its outcome only once its batch has committed, so a 2xx still
+means durable, numbered and receipted. A batch that cannot commit is retried
+group by group, so that only the group that cannot be written fails.
 
-The lock is tried, never waited for on the event loop: while another process
-writes its batch this one keeps reading requests, and tries again a moment later
-with a larger batch. A batch that cannot commit is retried group by group, so
-that only the group that cannot be written fails.
+Batches are written on the event loop: a batch is a few milliseconds of work,
+and a second Python thread would only contend for the GIL (measured: it halved
+throughput, docs/BENCHMARKS.md). Only the wait for the lock happens elsewhere:
+when another process holds it, a helper thread waits for it while the loop goes
+on reading requests, which join the batch written as soon as the lock comes.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import logging
 import time
 from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 from app.db import SequencerConnection, write_transaction
 from app.services import ingest
@@ -84,20 +88,22 @@ class Sequencer:
         self,
         ctx: LedgerContext,
         *,
-        max_batch: int = 256,
+        max_batch: int = 512,
         max_gather_seconds: float = 0.005,
-        retry_seconds: float = 0.0005,
+        gather_step_seconds: float = 0.0005,
     ) -> None:
         self.ctx = ctx
         self.max_batch = max_batch
         self.max_gather_seconds = max_gather_seconds
-        self.retry_seconds = retry_seconds
+        self.gather_step_seconds = gather_step_seconds
         self.stats = BatchStats()
         self.arriving = 0
         """Requests begun but not yet submitted (``Arrival``)."""
-        self._connection = SequencerConnection(ctx.engine)
         self._queue: deque[_Waiting] = deque()
+        self._connection = SequencerConnection(ctx.engine)
+        self._lock_waiter = ThreadPoolExecutor(1, thread_name_prefix="goldtrail-lock")
         self._scheduled: asyncio.Handle | asyncio.TimerHandle | None = None
+        self._waiting_for_lock = False
         self._first_at = 0.0
         self._seen = 0
 
@@ -110,33 +116,31 @@ class Sequencer:
         if not self._queue:
             self._first_at = loop.time()
         self._queue.append(waiting)
-        if self._scheduled is None:
+        if self._scheduled is None and not self._waiting_for_lock:
             self._scheduled = loop.call_soon(self._flush, loop)
         return await waiting.future
 
     def checkpoint(self) -> None:
-        """Sign a checkpoint if the tree grew and one is due, unless another writer holds
-        the lock (then a batch or the next round will). Runs on the event loop."""
-        with self._connection.transaction() as conn:
-            if conn is not None:
-                log_service.checkpoint_in(conn, self.ctx, force=False)
+        """Sign a checkpoint if the tree grew and one is due, unless another writer holds the
+        lock (then a batch or the next round will). Runs on the event loop."""
+        if self._waiting_for_lock or not self._connection.hold(wait=False):
+            return
+        try:
+            log_service.checkpoint_in(self._connection.connection, self.ctx, force=False)
+        except BaseException:
+            self._connection.rollback()
+            raise
+        self._connection.commit()
 
     def close(self) -> None:
+        """Write what is waiting (nothing should, at shutdown), then stop."""
         if self._scheduled is not None:
             self._scheduled.cancel()
             self._scheduled = None
-        while self._queue:  # nothing should wait at shutdown; if anything does, write it
+        self._lock_waiter.shutdown(wait=True)
+        while self._queue:
             self._integrate_alone(self._queue.popleft())
         self._connection.close()
-        stats = self.stats
-        log.info(
-            "sequencer: %d entries in %d batches (%.1f a batch), %.3f s writing, lock busy %d",
-            stats.entries,
-            stats.batches,
-            stats.entries / max(stats.batches, 1),
-            stats.seconds,
-            stats.busy,
-        )
 
     def _take(self) -> list[_Waiting]:
         taken: list[_Waiting] = []
@@ -149,51 +153,66 @@ class Sequencer:
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         self._scheduled = None
+        if not self._queue or self._waiting_for_lock:
+            return
         count = len(self._queue)
         gathering = count != self._seen or self.arriving > 0
         self._seen = count
         if gathering and loop.time() - self._first_at < self.max_gather_seconds:
             # Requests that arrived with these are still being read and checked: let them
-            # join this batch rather than wait for the next transaction (a short sleep of
-            # the loop, not a spin: the checks run on other threads).
-            self._scheduled = loop.call_later(self.retry_seconds, self._flush, loop)
+            # join this batch rather than wait for the next transaction.
+            self._scheduled = loop.call_later(self.gather_step_seconds, self._flush, loop)
             return
         self._seen = 0
-        while self._queue:
-            waiting = self._take()
-            if not self._integrate(waiting):
-                self.stats.busy += 1
-                self._queue.extendleft(reversed(waiting))
-                self._scheduled = loop.call_later(self.retry_seconds, self._flush, loop)
-                return
+        if self._connection.hold(wait=False):
+            self._write(loop)
+            return
+        self.stats.busy += 1
+        self._waiting_for_lock = True
+        held = loop.run_in_executor(self._lock_waiter, partial(self._connection.hold, wait=True))
+        held.add_done_callback(partial(self._on_lock, loop))
 
-    def _integrate(self, waiting: list[_Waiting]) -> bool:
-        """Integrate the groups in one transaction; False if the lock was busy."""
+    def _on_lock(self, loop: asyncio.AbstractEventLoop, held: asyncio.Future[bool]) -> None:
+        self._waiting_for_lock = False
+        failure = held.exception()
+        if failure is not None:
+            log.error("could not take the sequencer lock: %s", failure)
+            for item in self._take():
+                item.settle(failure)
+            if self._queue:
+                self._scheduled = loop.call_later(0.1, self._flush, loop)
+            return
+        self._write(loop)
+
+    def _write(self, loop: asyncio.AbstractEventLoop) -> None:
+        """With the lock held: write one batch and commit, then let the next gather."""
+        waiting = self._take()
         submissions = [sub for item in waiting for sub in item.group]
         started = time.perf_counter()
         try:
-            with self._connection.transaction() as conn:
-                if conn is None:
-                    return False
-                integrated = ingest.integrate(conn, self.ctx, submissions)
+            integrated = ingest.integrate(self._connection.connection, self.ctx, submissions)
+            self._connection.commit()
             outcomes = integrated.committed(self.ctx)
         except Exception as exc:
+            self._connection.rollback()
             if len(waiting) == 1:
                 log.exception("a batch failed")
                 waiting[0].settle(exc)
-                return True
-            log.warning("a batch of %d groups failed; writing them one by one", len(waiting))
+            else:
+                log.warning("a batch of %d groups failed; writing them one by one", len(waiting))
+                for item in waiting:
+                    self._integrate_alone(item)
+        else:
+            self.stats.batches += 1
+            self.stats.entries += len(submissions)
+            self.stats.seconds += time.perf_counter() - started
+            at = 0
             for item in waiting:
-                self._integrate_alone(item)
-            return True
-        self.stats.batches += 1
-        self.stats.entries += len(submissions)
-        self.stats.seconds += time.perf_counter() - started
-        at = 0
-        for item in waiting:
-            item.settle(outcomes[at : at + len(item.group)])
-            at += len(item.group)
-        return True
+                item.settle(outcomes[at : at + len(item.group)])
+                at += len(item.group)
+        if self._queue and self._scheduled is None:
+            self._first_at = loop.time()
+            self._scheduled = loop.call_soon(self._flush, loop)
 
     def _integrate_alone(self, item: _Waiting) -> None:
         """One group in its own transaction, waiting for the lock (an error path only)."""

@@ -77,16 +77,19 @@ class Appender:
         *,
         service_key: SigningKey,
         now: datetime,
+        size: int | None = None,
         known: CompactRange | None = None,
     ) -> None:
-        """``known`` is the tree as this process last committed it, if it still is."""
+        """``size`` is the log's size if the caller read it in this transaction; ``known`` is
+        the tree as this process last committed it, used if the log still has its size."""
         self.conn = conn
         self.service_key = service_key
         self.now = now
         self.recorded_at = format_time(now)
         self._rows = _Rows()
         self.appended: list[LedgerEntry] = []
-        size = repository.next_seq(conn)
+        if size is None:
+            size = repository.next_seq(conn)
         if known is not None and known.size == size:
             self.tree = known.copy()
             return
@@ -189,11 +192,12 @@ class Appender:
     def flush(self) -> None:
         """Write every row of the batch: one multi-row statement per table."""
         rows = self._rows
-        repository.append_entries(self.conn, rows.entries)
-        repository.append_event_rows(self.conn, rows.links)
-        repository.append_tree_nodes(self.conn, rows.nodes)
-        repository.save_lots(
-            self.conn,
-            [(state, seq, rows.created.get(lot)) for lot, (state, seq) in rows.lots.items()],
-        )
+        with repository.pipeline(self.conn):
+            repository.append_entries(self.conn, rows.entries)
+            repository.append_event_rows(self.conn, rows.links)
+            repository.append_tree_nodes(self.conn, rows.nodes)
+            repository.save_lots(
+                self.conn,
+                [(state, seq, rows.created.get(lot)) for lot, (state, seq) in rows.lots.items()],
+            )
         self._rows = _Rows()

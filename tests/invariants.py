@@ -15,7 +15,8 @@ from typing import Any
 
 from app.db import read_transaction
 from app.ledger.balance import ARITHMETIC, plain
-from app.ledger.metrics import Replay
+from app.ledger.metrics import Replay, lot_metrics, partner_countries
+from app.ledger.summaries import summary_body
 from app.models import repository
 from tests.support import Ledger
 
@@ -23,17 +24,20 @@ EXACT = Decimal("1e-18")
 MICROGRAM = Decimal("1e-6")
 
 
-def _replay_everything(ledger: Ledger) -> tuple[Replay, dict[str, Any]]:
+def _replay_everything(ledger: Ledger) -> tuple[Replay, dict[str, Any], dict[str, Any]]:
+    """The whole ledger replayed, every lot's state, and each lot's latest logged summary."""
     assert ledger.engine is not None
     with read_transaction(ledger.engine) as conn:
         states = {state.lot: state for state in repository.iter_lots(conn)}
         entries = [entry for entry, _ in repository.iter_entries(conn)]
-    return Replay(frozenset(states)).run(entries), states
+    countries = partner_countries(e for e in entries if e.kind == "partner")
+    latest = {e.body["lot"]: e.body for e in entries if e.kind == "summary"}
+    return Replay(None, countries).run(entries), states, latest
 
 
 def check_every_lot(ledger: Ledger) -> int:
     """Assert the invariants for every lot; return how many lots hold stated gold."""
-    replay, states = _replay_everything(ledger)
+    replay, states, summaries = _replay_everything(ledger)
     with_gold = 0
     for lot, state in sorted(states.items()):
         metrics = ledger.client.get(f"/v1/lots/{lot}/metrics")
@@ -45,9 +49,12 @@ def check_every_lot(ledger: Ledger) -> int:
             assert served["grade"] is None, (lot, served)
             continue
         if state.consumed_by is not None:
+            assert served == lot_metrics(replay, lot), (lot, served)
             assert served["as_of"] == "before it was consumed", (lot, served)
             assert Decimal(served["fine_gold_g"]) > 0, (lot, served)
             continue
+        # The metrics the service states (from the lot's summary) are the full replay's.
+        assert served == lot_metrics(replay, lot), (lot, served)
         with_gold += 1
         stated = plain(fine.quantize(MICROGRAM, context=ARITHMETIC))
         assert served["fine_gold_g"] == stated, (lot, served["fine_gold_g"], stated)
@@ -55,6 +62,13 @@ def check_every_lot(ledger: Ledger) -> int:
         assert Decimal(served["carbon_kgco2e"]) >= 0, (lot, served)
         carried = replay.lots[lot]
         assert abs(carried.fine_g - fine) < EXACT, (lot, carried.fine_g, fine)
+    for lot, body in summaries.items():
+        # What composing summaries gave the service is what replaying everything gives.
+        replayed = summary_body(
+            lot, head=body["head"], length=body["length"], carried=replay.lots[lot]
+        )
+        assert body == replayed, (lot, body, replayed)
+    assert set(summaries) == set(states), set(states) ^ set(summaries)
     _conserved(replay)
     return with_gold
 

@@ -72,7 +72,10 @@ def test_a_batch_extends_its_own_chains_in_order(ledger: Ledger) -> None:
     assert [r["status"] for r in results] == [201] * 5
     assert [r["kind"] for r in results] == ["event"] * 4 + ["transformation"]
     seqs = [r["seq"] for r in results]
-    assert seqs == list(range(seqs[0], seqs[0] + 5))  # contiguous, in the order posted
+    assert seqs == sorted(seqs)  # in the order posted
+    between = set(range(seqs[0], seqs[-1] + 1)) - set(seqs)
+    kinds = {ledger.client.get(f"/v1/log/entries/{seq}").json()["entry"]["kind"] for seq in between}
+    assert kinds == {"summary"}  # only the lots' summaries come between them
     assert [r["lot_seq"] for r in results[:4]] == [0, 1, 2, 3]
     assert results[4]["outputs"][0]["id"] == "GRAIN-1"
     assert results[4]["inputs"][0]["closed"] is True
@@ -102,8 +105,12 @@ def test_a_refused_item_refuses_only_itself_and_what_depended_on_it(ledger: Ledg
     assert body["results"][5]["problem"]["errors"][0]["field"] == "items[5]"
     assert (body["accepted"], body["refused"]) == (3, 4)
     after = ledger.snapshot()
-    new_entries = len(after["ledger_entries"]) - len(before["ledger_entries"])
-    assert new_entries == 3  # nothing of a refused item was written
+    added = after["ledger_entries"][len(before["ledger_entries"]) :]
+    kinds = [row[1] for row in added]
+    assert kinds.count("event") == 3  # nothing of a refused item was written
+    assert set(kinds) == {"event", "summary"}  # with the new lots' summaries
+    accepted = {r["hash"] for r in body["results"] if r["status"] == 201}
+    assert {row[2] for row in added if row[1] == "event"} == accepted
     assert ledger.client.get("/v1/lots/SCRAP-A").json()["length"] == 1
     assert ledger.client.get("/v1/lots/SCRAP-B").json()["length"] == 2
     assert problem(ledger.client.get("/v1/lots/SCRAP-C"), 404)["code"] == "lot.unknown"

@@ -13,9 +13,10 @@ every over-claim is refused without changing anything.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import pytest
@@ -25,10 +26,12 @@ from hypothesis import strategies as st
 from app.domain.rules import LotState, RuleViolation, apply_event
 from app.domain.transform import apply_transformation
 from app.domain.vocabulary import ROLES
-from app.ledger.balance import fine_gold
+from app.ledger.balance import ARITHMETIC, fine_gold
+from app.ledger.canonical import canonical_bytes
 from app.ledger.events import EVENT_TYPE, Event
 from app.ledger.metrics import Replay, lot_metrics
 from app.ledger.records import LedgerEntry
+from app.ledger.summaries import carried_of, summary_body
 from app.ledger.transformations import TRANSFORMATION_TYPE, Transformation
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -351,3 +354,28 @@ def test_fine_gold_is_conserved_and_metrics_sum_to_what_entered(world: World) ->
     for name, grams in replay.originated.grams.items():  # recycled, mined, conflict, countries…
         total = sum((c.gram(name) for c in lots), Decimal(0)) + replay.lost.gram(name)
         assert abs(total - grams) < EXACT, name
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(worlds())
+def test_summaries_compose_one_transformation_at_a_time(world: World) -> None:
+    """Seeded only with its inputs' logged summaries, one transformation gives its lots
+    exactly the states the replay of the whole history gives them (PROTOCOL.md §18)."""
+    full = Replay(None)
+    with localcontext(ARITHMETIC):
+        for entry in world.entries:
+            if entry.kind != "transformation":
+                full.run([entry])
+                continue
+            t = Transformation.from_json(entry.body)
+            step = Replay(frozenset(t.lots))
+            for item in t.inputs:  # what a holder reads: the inputs' summaries, as logged
+                logged = summary_body(
+                    item.lot, head=item.prev, length=1, carried=full.lots[item.lot]
+                )
+                step.lots[item.lot] = carried_of(json.loads(canonical_bytes(logged)))
+            full.run([entry])
+            step.run([entry])
+            for lot in t.lots:
+                expected = summary_body(lot, head=t.hash, length=1, carried=full.lots[lot])
+                assert summary_body(lot, head=t.hash, length=1, carried=step.lots[lot]) == expected

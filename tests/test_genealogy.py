@@ -172,6 +172,16 @@ def test_metrics_of_a_tampered_genealogy_are_refused_not_invented(
         new='"mass_g":900',
         seq=entry["seq"],
     )
-    body = problem(ledger.client.get(f"/v1/lots/{RING}/metrics"), 500)
+    # The full genealogy, replayed, no longer balances: the service refuses to invent metrics.
+    body = problem(ledger.client.get(f"/v1/lots/{RING}/genealogy/export", headers=ADMIN), 500)
     assert body["code"] == "ledger.inconsistent"
     assert "over_claim" in body["detail"]
+    # The ring's metrics come from the summaries logged when the entries were appended,
+    # which the edit did not change; the grain's own chain shows the edit, and so does the
+    # audit that recomputes every summary (PROTOCOL.md §18, "trust").
+    assert ledger.client.get(f"/v1/lots/{RING}/metrics").json()["grade"] == "B"
+    report = ledger.client.post("/v1/lots/HK-GR-0820-A/verify").json()
+    assert report["ok"] is False
+    assert any(f["seq"] == entry["seq"] for f in report["failures"])
+    audit = ledger.client.post("/v1/log/audit", headers=ADMIN).json()
+    assert any(f.get("seq") == entry["seq"] for f in audit["failures"]), audit["failures"]

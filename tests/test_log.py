@@ -51,7 +51,7 @@ def test_checkpoint_is_signed_and_commits_to_every_entry(
     assert checkpoint.origin == "goldtrail.example/log"
     with ledger.engine.connect() as conn:  # type: ignore[union-attr]
         count = conn.execute(text("SELECT COUNT(*) FROM ledger_entries")).scalar_one()
-    assert checkpoint.size == count == 11  # 2 partners + 2 keys + 7 events
+    assert checkpoint.size == count == 12  # 2 partners, 2 keys, 7 events, the deposit's summary
     leaves = [
         base64.b64decode(ledger.client.get(f"/v1/log/entries/{i}").json()["leaf"])
         for i in range(count)
@@ -186,8 +186,8 @@ def test_checkpoint_text_verifies_with_the_cli(
     path.write_text(ledger.client.get("/v1/log/checkpoint").text)
     good = runner.invoke(cli, ["verify", str(path), "--log-key", logged["key"]])
     assert good.exit_code == 0
-    assert "✓ checkpoint: goldtrail.example/log, size 11" in good.output
-    path.write_text(path.read_text().replace("\n11\n", "\n12\n"))
+    assert "✓ checkpoint: goldtrail.example/log, size 12" in good.output
+    path.write_text(path.read_text().replace("\n12\n", "\n13\n"))
     bad = runner.invoke(cli, ["verify", str(path), "--log-key", logged["key"]])
     assert bad.exit_code == 1
     assert "✗ checkpoint" in bad.output
@@ -202,14 +202,14 @@ def test_checkpoint_text_verifies_with_the_cli(
         ("/v1/log/proof/inclusion?index=a&size=3", 422, "query.index"),
         ("/v1/log/proof/inclusion?index=0&size=1.5", 422, "query.size"),
         ("/v1/log/proof/inclusion?index=0&size=99999999999999999999999", 422, "query.size"),
-        ("/v1/log/proof/inclusion?index=0&size=12", 404, "size"),
+        ("/v1/log/proof/inclusion?index=0&size=13", 404, "size"),
         ("/v1/log/proof/inclusion?size=3", 422, "query.index"),
         ("/v1/log/proof/consistency?from=5&to=3", 422, "from"),
         ("/v1/log/proof/consistency?from=0&to=3", 422, "query.from"),
         ("/v1/log/proof/consistency?from=3&to=4000", 404, "to"),
-        ("/v1/log/entries/11", 404, "index"),
+        ("/v1/log/entries/12", 404, "index"),
         ("/v1/log/entries/-1", 422, "path.index"),
-        ("/v1/log/receipts/11", 404, "index"),
+        ("/v1/log/receipts/12", 404, "index"),
         ("/v1/log/checkpoints/3", 404, "size"),
     ],
 )
@@ -227,16 +227,21 @@ def test_the_audit_passes_a_clean_ledger_and_names_every_tampering(
     client.get("/v1/log/checkpoint")
     clean = client.post("/v1/log/audit", headers=auditor.auth).json()
     assert clean["ok"] is True
-    assert clean["entries"] == 11
+    assert clean["entries"] == 12
     assert clean["tree_nodes"] >= 10
     assert clean["checkpoints"] >= 1
     assert problem(client.post("/v1/log/audit", headers=logged["geo"].auth), 403)
     assert ledger.engine is not None
+    with ledger.engine.connect() as conn:
+        edited = conn.execute(
+            text("SELECT seq FROM ledger_entries WHERE body LIKE :n"), {"n": '%"note":"n3"%'}
+        ).scalar_one()
     tamper(
         ledger.engine,
-        "UPDATE ledger_entries SET body = REPLACE(body, :old, :new) WHERE seq = 8",
+        "UPDATE ledger_entries SET body = REPLACE(body, :old, :new) WHERE seq = :seq",
         old='"note":"n3"',
         new='"note":"n4"',
+        seq=edited,
     )
     tamper(ledger.engine, "UPDATE ledger_entries SET hash = :h WHERE seq = 5", h="ab" * 32)
     tamper(
@@ -245,8 +250,8 @@ def test_the_audit_passes_a_clean_ledger_and_names_every_tampering(
     report = client.post("/v1/log/audit", headers=auditor.auth).json()
     assert report["ok"] is False
     checks = {(f["check"], f.get("seq")) for f in report["failures"]}
-    assert ("hash", 8) in checks  # the edited body
-    assert ("link", 9) in checks  # the event after it
+    assert ("hash", edited) in checks  # the edited body
+    assert ("link", edited + 1) in checks  # the event after it
     assert ("tree", 2) in checks  # the edited tree node
     assert ("hash", 5) in checks  # a rewritten stored hash...
     assert ("tree", 5) in checks  # ...changes the leaf, so the tree no longer matches it

@@ -73,22 +73,25 @@ def test_monitor_follows_an_honest_log_and_catches_a_rewritten_one(
             ledger.post(geo, "LOT-1", "exploration", "impact_assessed", {"note": f"n{n}"})
         code, output = _monitor(server, state, key)
         assert code == 0, output
-        assert "is consistent with the kept size 3" in output
+        assert "is consistent with the kept size 4" in output  # 2 registry, event, summary
         kept = state.read_text()
         assert kept != first
 
         # Rewrite history: change an old event, re-hash it, rebuild the tree,
         # drop the checkpoints that no longer match; the service then signs anew.
         with engine.connect() as conn:
-            row = conn.execute(text("SELECT seq, body FROM ledger_entries WHERE seq = 3")).one()
+            row = conn.execute(
+                text("SELECT seq, body FROM ledger_entries WHERE kind = 'event' ORDER BY seq")
+            ).all()[1]
         body = json.loads(row.body)
         body["data"]["location"] = {"country": "CH"}
         forged = canonical_bytes(body)
         tamper(
             engine,
-            "UPDATE ledger_entries SET body = :b, hash = :h WHERE seq = 3",
+            "UPDATE ledger_entries SET body = :b, hash = :h WHERE seq = :s",
             b=forged.decode(),
             h=sha256_hex(forged),
+            s=row.seq,
         )
         _rebuild_tree(engine)
         ledger.post(geo, "LOT-1", "exploration", "permit_granted", {"note": "late"}, expect=None)
@@ -117,7 +120,7 @@ def test_monitor_catches_a_log_that_shrank(server: str, engine: Engine, tmp_path
         )
         code, output = _monitor(server, state, key)
         assert code == 1
-        assert "shrank from 6 to 4" in output
+        assert "shrank from 7 to 4" in output  # 2 registry, deposit, its summary, 3 events
 
 
 def test_monitor_refuses_a_checkpoint_signed_by_another_key(server: str, tmp_path: Path) -> None:

@@ -62,12 +62,16 @@ class LotFacts:
 _MASS_REQUIRED = ("extracted", "recycled_intake", "smelted", "refined", "cast")
 
 
-def read_facts(action: str, data: dict[str, Any], *, path: str = "event.data") -> LotFacts:
+def read_facts(
+    action: str, data: dict[str, Any], *, path: str = "event.data", checked: bool = False
+) -> LotFacts:
     """Validate and read ``form``, ``mass_g`` and ``fineness`` for ``action``.
 
-    Raises FieldError naming the field, e.g. ``event.data.fineness: must be at most 1000``.
+    ``checked`` says ``read_green_facts(data)`` already passed. Raises FieldError
+    naming the field, e.g. ``event.data.fineness: must be at most 1000``.
     """
-    read_green_facts(data, path=path)
+    if not checked:
+        read_green_facts(data, path=path)
     form = data.get("form")
     mass = decimal_of(data["mass_g"]) if "mass_g" in data else None
     fineness = decimal_of(data["fineness"]) if "fineness" in data else None

@@ -212,7 +212,8 @@ def _quantities(data: Mapping[str, Any]) -> tuple[Decimal | None, Decimal | None
 class Replay:
     """Replays the entries of a closed set of lots; ``lots`` maps each to what it carries."""
 
-    closure: frozenset[str]
+    closure: frozenset[str] | None
+    """The lots to follow; None follows every lot (an audit of the whole ledger)."""
     partner_countries: Mapping[str, str | None] = field(default_factory=dict)
     tolerance: Decimal = Decimal("0.001")
     lots: dict[str, Carried] = field(default_factory=dict)
@@ -228,16 +229,23 @@ class Replay:
                 if entry.seq <= last:
                     raise MetricsError(f"entries out of order at seq {entry.seq}")
                 last = entry.seq
-                if entry.kind == "event":
-                    self._event(entry)
-                elif entry.kind == "transformation":
-                    self._transformation(entry)
+                if entry.kind in ("event", "transformation"):
+                    item, facts = _read(entry)
+                    self.apply(item, facts, seq=entry.seq)
         return self
 
-    def _event(self, entry: LedgerEntry) -> None:
-        event, facts = _read(entry)
-        assert isinstance(event, Event)
-        if event.lot not in self.closure:
+    def follows(self, lot: str) -> bool:
+        return self.closure is None or lot in self.closure
+
+    def apply(self, item: Event | Transformation, facts: GreenFacts, *, seq: int) -> None:
+        """Replay one validated entry (the caller runs in ``ARITHMETIC``)."""
+        if isinstance(item, Event):
+            self._event(item, facts)
+        else:
+            self._transformation(item, facts, seq)
+
+    def _event(self, event: Event, facts: GreenFacts) -> None:
+        if not self.follows(event.lot):
             return
         self.emitted_kg += facts.total_emissions_kgco2e
         lot = self.lots.get(event.lot)
@@ -340,21 +348,19 @@ class Replay:
         lot.grams = grams
         self.originated.add(lot.scaled(Decimal(1), carbon=_ZERO))
 
-    def _transformation(self, entry: LedgerEntry) -> None:
-        t, facts = _read(entry)
-        assert isinstance(t, Transformation)
-        wanted = [o for o in t.outputs if o.lot in self.closure]
+    def _transformation(self, t: Transformation, facts: GreenFacts, seq: int) -> None:
+        wanted = [o for o in t.outputs if self.follows(o.lot)]
         if wanted:
             missing = [i.lot for i in t.inputs if i.lot not in self.lots]
             if missing:
                 raise MetricsError(
-                    f"entry {entry.seq} makes {wanted[0].lot} from {missing[0]}, whose history "
+                    f"entry {seq} makes {wanted[0].lot} from {missing[0]}, whose history "
                     "the genealogy does not hold"
                 )
-        elif not any(i.lot in self.closure for i in t.inputs):
+        elif not any(self.follows(i.lot) for i in t.inputs):
             return
         day = _day(t.occurred_at)
-        pool, deposits, taken = self._take(t, entry.seq)
+        pool, deposits, taken = self._take(t, seq)
         pool.carbon_kg += facts.total_emissions_kgco2e
         pool.stages.add(t.stage)
         if not wanted:
@@ -362,10 +368,10 @@ class Replay:
         self.emitted_kg += facts.total_emissions_kgco2e
         produced = sum((o.fine_g for o in t.outputs), _ZERO)
         if t.action not in ORIGINS:
-            self._check_balance(t, taken, produced, facts, entry.seq)
+            self._check_balance(t, taken, produced, facts, seq)
             self.lost.add(pool.scaled((pool.fine_g - produced) / pool.fine_g, carbon=_ZERO))
         for out in t.outputs:
-            if out.lot not in self.closure:
+            if not self.follows(out.lot):
                 continue
             carbon = pool.carbon_kg * out.fine_g / produced
             if t.action in ORIGINS:

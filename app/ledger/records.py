@@ -45,6 +45,7 @@ ENTRY_KINDS: dict[str, str] = {
     "partner": PARTNER_TYPE,
     "key": KEY_TYPE,
     "key_revocation": REVOCATION_TYPE,
+    "summary": "goldtrail.summary.v1",
 }
 
 

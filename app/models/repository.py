@@ -25,6 +25,7 @@ from app.models.tables import (
     lots,
     partner_keys,
     partners,
+    summaries,
     tree_nodes,
 )
 
@@ -39,6 +40,7 @@ __all__ = [
     "append_checkpoint",
     "append_entries",
     "append_event_rows",
+    "append_summary_rows",
     "append_tree_nodes",
     "batch_state",
     "checkpoint_by_size",
@@ -46,6 +48,7 @@ __all__ = [
     "entry_by_seq",
     "entry_row",
     "events_of_lot",
+    "input_prev",
     "insert_partner",
     "insert_partner_key",
     "iter_checkpoints",
@@ -57,6 +60,7 @@ __all__ = [
     "keys_by_ids",
     "keys_of_partner",
     "latest_checkpoint",
+    "latest_summary",
     "lineage",
     "list_lots",
     "list_partners",
@@ -72,6 +76,8 @@ __all__ = [
     "registry_entries",
     "replace_api_key_hash",
     "save_lots",
+    "summaries_at",
+    "summary_body_of",
     "tree_nodes_by_id",
 ]
 
@@ -147,8 +153,18 @@ class BatchState:
 
     next_seq: int
     lots: dict[str, LotState]
+    summaries: dict[str, tuple[int, str] | None]
+    """Each existing lot's latest summary: (seq, the summary's body), or None."""
     keys: dict[str, KeyRow]
     partners: set[str]
+
+
+_LOTS_WITH_SUMMARY = (
+    "SELECT lots.id, lots.form, lots.mass_g, lots.fineness, lots.custodian, lots.pending_to, "
+    "lots.stage, lots.last_action, lots.last_occurred_at, lots.head, lots.length, "
+    "lots.consumed_by, lots.summary_seq, s.body FROM lots "
+    "LEFT JOIN ledger_entries s ON s.seq = lots.summary_seq WHERE lots.id IN (?*)"
+)
 
 
 def batch_state(
@@ -157,7 +173,7 @@ def batch_state(
     """The next seq, and the lots, keys and partners a batch names (PostgreSQL: pipelined)."""
     queries: list[tuple[str, str, list[str]]] = [("seq", "SELECT MAX(seq) FROM ledger_entries", [])]
     for name, sql, values in (
-        ("lots", f"SELECT {_LOT_COLUMNS} FROM lots WHERE id IN (?*)", lots),  # noqa: S608
+        ("lots", _LOTS_WITH_SUMMARY, lots),
         ("keys", _KEY_SQL, keys),
         ("partners", "SELECT id FROM partners WHERE id IN (?*)", partners),
     ):
@@ -179,10 +195,57 @@ def batch_state(
     ((current,),) = found["seq"]
     return BatchState(
         next_seq=0 if current is None else int(current) + 1,
-        lots={row[0]: _lot_of(row) for row in found["lots"]},
+        lots={row[0]: _lot_of(row[:12]) for row in found["lots"]},
+        summaries={
+            row[0]: None if row[12] is None else (int(row[12]), row[13]) for row in found["lots"]
+        },
         keys={row[0]: KeyRow(*row) for row in found["keys"]},
         partners={row[0] for row in found["partners"]},
     )
+
+
+def latest_summary(conn: Connection, lot_id: str) -> LedgerEntry | None:
+    """The lot's latest logged summary entry."""
+    row = conn.execute(
+        select(ledger_entries)
+        .join(lots, lots.c.summary_seq == ledger_entries.c.seq)
+        .where(lots.c.id == lot_id)
+    ).first()
+    return None if row is None else _entry(row)
+
+
+def summaries_at(
+    conn: Connection, heads: list[tuple[str, str]]
+) -> dict[tuple[str, str], LedgerEntry]:
+    """The summary entries stating each (lot, head); the first logged if there are several."""
+    found: dict[tuple[str, str], LedgerEntry] = {}
+    wanted = set(heads)
+    for chunk in _in_chunks({head for _, head in heads}):
+        query = (
+            select(summaries.c.lot_id, summaries.c.head, ledger_entries)
+            .join(ledger_entries, ledger_entries.c.seq == summaries.c.seq)
+            .where(summaries.c.head.in_(chunk))
+            .order_by(summaries.c.seq)
+        )
+        for row in conn.execute(query):
+            key = (row.lot_id, row.head)
+            if key in wanted and key not in found:
+                found[key] = _entry(row)
+    return found
+
+
+def input_prev(conn: Connection, lot_id: str, transformation_seq: int) -> str | None:
+    """The head a transformation at ``transformation_seq`` named for its input ``lot_id``."""
+    return conn.execute(
+        select(events.c.prev).where(
+            events.c.lot_id == lot_id, events.c.seq == transformation_seq, events.c.role == "input"
+        )
+    ).scalar_one_or_none()
+
+
+def summary_body_of(text: str) -> dict[str, Any]:
+    """A stored summary's body (as ``_body``: an edited row still parses to something)."""
+    return _body(text)
 
 
 def _rows(conn: Connection, sql: str, params: Sequence[Any], *, many: int = 0) -> list[Any]:
@@ -562,6 +625,11 @@ def append_entries(conn: Connection, rows: list[dict[str, Any]]) -> None:
         _bulk(conn, "insert", "ledger_entries", rows)
 
 
+def append_summary_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Index summary entries: dicts of seq, lot_id, head and length."""
+    _bulk(conn, "insert", "summaries", rows)
+
+
 def append_event_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert chain links: dicts of role, seq, lot_id, lot_seq, prev, partner_id, key_id,
     stage, action and occurred_at."""
@@ -569,7 +637,7 @@ def append_event_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
         _bulk(conn, "insert", "events", rows)
 
 
-def _lot_values(state: LotState, seq: int) -> dict[str, Any]:
+def _lot_values(state: LotState, seq: int, summary_seq: int | None) -> dict[str, Any]:
     return {
         "form": state.form,
         "mass_g": None if state.mass_g is None else str(state.mass_g),
@@ -583,18 +651,25 @@ def _lot_values(state: LotState, seq: int) -> dict[str, Any]:
         "length": state.length,
         "updated_seq": seq,
         "consumed_by": state.consumed_by,
+        "summary_seq": summary_seq,
     }
 
 
-def save_lots(conn: Connection, moved: list[tuple[LotState, int, int | None]]) -> None:
-    """Insert the lots a batch created and move the others: (state, seq, created_seq or None)."""
+def save_lots(conn: Connection, moved: list[tuple[LotState, int, int | None, int | None]]) -> None:
+    """Insert the lots a batch created and move the others.
+
+    Each is (state, the seq that moved it, the seq that created it if the batch did,
+    its latest summary's seq).
+    """
     created = [
-        {"id": state.lot, "created_seq": made, **_lot_values(state, seq)}
-        for state, seq, made in moved
+        {"id": state.lot, "created_seq": made, **_lot_values(state, seq, summary)}
+        for state, seq, made, summary in moved
         if made is not None
     ]
     updated = [
-        {"id": state.lot, **_lot_values(state, seq)} for state, seq, made in moved if made is None
+        {"id": state.lot, **_lot_values(state, seq, summary)}
+        for state, seq, made, summary in moved
+        if made is None
     ]
     _bulk(conn, "insert", "lots", created)
     _bulk(conn, "update", "lots", updated)

@@ -30,6 +30,7 @@ __all__ = [
     "metadata",
     "partner_keys",
     "partners",
+    "summaries",
 ]
 
 metadata = MetaData(
@@ -89,6 +90,19 @@ lots = Table(
     Column("created_seq", BigInteger, nullable=False),
     Column("updated_seq", BigInteger, nullable=False),
     Column("consumed_by", String(64), nullable=True),
+    Column("summary_seq", BigInteger, nullable=True),
+)
+
+# The summary entries of the log (kind ``summary``), by lot and the head they state.
+summaries = Table(
+    "summaries",
+    metadata,
+    Column(
+        "seq", BigInteger, ForeignKey("ledger_entries.seq"), primary_key=True, autoincrement=False
+    ),
+    Column("lot_id", String(64), nullable=False),
+    Column("head", String(64), nullable=False),
+    Column("length", Integer, nullable=False),
 )
 
 partners = Table(
@@ -136,5 +150,6 @@ Index("ix_events_partner_id", events.c.partner_id)
 Index("ix_events_seq_role", events.c.seq, events.c.role)
 Index("ix_partner_keys_partner_id", partner_keys.c.partner_id)
 Index("ix_ledger_entries_kind", ledger_entries.c.kind)
+Index("ix_summaries_lot_id_head", summaries.c.lot_id, summaries.c.head)
 
-APPEND_ONLY_TABLES = ("ledger_entries", "events", "tree_nodes", "checkpoints")
+APPEND_ONLY_TABLES = ("ledger_entries", "events", "tree_nodes", "checkpoints", "summaries")

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from sqlalchemy import Connection
 
 from app.domain.rules import LotState
-from app.ledger.balance import plain
+from app.ledger.balance import ARITHMETIC, plain
+from app.ledger.errors import FieldError
 from app.ledger.genealogy import GENEALOGY_FORMAT
 from app.ledger.keys import PublicKey
-from app.ledger.metrics import MetricsError, Replay, lot_metrics, partner_countries
+from app.ledger.metrics import MetricsError, Replay, doc_of, lot_metrics, partner_countries
 from app.ledger.records import LedgerEntry
+from app.ledger.summaries import carried_of
 from app.models import repository
 from app.models.repository import CheckpointRow, EdgeRow
 from app.services import log
@@ -57,9 +59,37 @@ def replay_of(conn: Connection, lot_id: str, tolerance: Decimal) -> Replayed:
 
 
 def metrics(conn: Connection, lot_id: str, *, tolerance: Decimal) -> dict[str, Any]:
-    """The lot's green metrics, replayed from its genealogy's signed entries."""
-    found = replay_of(conn, lot_id, tolerance)
-    return found.metrics | {"ancestry": {"lots": len(found.lots), "entries": len(found.entries)}}
+    """The lot's green metrics (PROTOCOL.md §15.2), from its latest logged summary.
+
+    A fully consumed lot's metrics are those of the summary at the head the consuming
+    transformation named. A lot logged before summaries were has its genealogy replayed.
+    """
+    state = require_lot(conn, lot_id)
+    latest = repository.latest_summary(conn, lot_id)
+    if latest is None:
+        return replay_of(conn, lot_id, tolerance).metrics
+    if state.consumed_by is None:
+        return metrics_of(lot_id, latest, consumed=False)
+    consumed = repository.entry_by_hash(conn, state.consumed_by)
+    prev = None if consumed is None else repository.input_prev(conn, lot_id, consumed.seq)
+    before = {} if prev is None else repository.summaries_at(conn, [(lot_id, prev)])
+    if prev is None or (lot_id, prev) not in before:
+        raise Inconsistent(
+            "ledger.inconsistent",
+            f"no summary of {lot_id} before the transformation that consumed it; run an audit",
+        )
+    return metrics_of(lot_id, before[(lot_id, prev)], consumed=True)
+
+
+def metrics_of(lot_id: str, summary: LedgerEntry, *, consumed: bool) -> dict[str, Any]:
+    try:
+        carried = carried_of(summary.body, path=f"summary at seq {summary.seq}")
+    except FieldError as exc:
+        raise Inconsistent(
+            "ledger.inconsistent", f"the summary of {lot_id} does not read: {exc}; run an audit"
+        ) from exc
+    with localcontext(ARITHMETIC):
+        return doc_of(lot_id, carried, consumed=consumed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from app.domain.transform import apply_transformation, read_facts_of
 from app.ledger.balance import Balance
 from app.ledger.errors import FieldError, LedgerError
 from app.ledger.events import Event
-from app.ledger.facts import GreenFacts
+from app.ledger.facts import GreenFacts, read_green_facts
 from app.ledger.keys import PublicKey
 from app.ledger.merkle import CompactRange
 from app.ledger.records import LedgerEntry
@@ -36,6 +36,7 @@ from app.services import log
 from app.services.clock import utc_now
 from app.services.context import LedgerContext
 from app.services.errors import Forbidden, ServiceError, StaleHead
+from app.services.summaries import Summarizer
 from app.services.writer import Appender, ChainLink
 
 __all__ = [
@@ -59,7 +60,10 @@ class Submission:
     signed: Event | Transformation
     signature: bytes
     partner: PartnerRow
-    facts: LotFacts | GreenFacts
+    facts: GreenFacts
+    """The facts of ``data`` the metrics use."""
+    lot_facts: LotFacts | None
+    """For an event: the lot's form, mass and fineness it states."""
 
     @classmethod
     def of(
@@ -67,8 +71,11 @@ class Submission:
     ) -> Submission:
         """Read the facts (FieldError if they do not hold) of a verified entry."""
         if isinstance(signed, Event):
-            return cls(signed, signature, partner, read_facts(signed.action, dict(signed.data)))
-        return cls(signed, signature, partner, read_facts_of(signed))
+            data = dict(signed.data)
+            facts = read_green_facts(data, path="event.data")
+            stated = read_facts(signed.action, data, checked=True)
+            return cls(signed, signature, partner, facts, stated)
+        return cls(signed, signature, partner, read_facts_of(signed), None)
 
     @property
     def kind(self) -> str:
@@ -156,6 +163,7 @@ class _Book:
     lots: dict[str, LotState | None]
     keys: dict[str, KeyRow]
     partners: set[str]
+    summarizer: Summarizer
     done: dict[str, Accepted | Transformed] = field(default_factory=dict)
     """Entries of the batch appended so far, by hash."""
 
@@ -187,17 +195,29 @@ def _named(submissions: Sequence[Submission]) -> tuple[set[str], set[str], set[s
     return lots, keys, partners
 
 
-def _book(conn: Connection, submissions: Sequence[Submission]) -> tuple[_Book, int]:
-    """What the batch's rules read, and the next seq: one round trip on PostgreSQL."""
+def _book(
+    conn: Connection, ctx: LedgerContext, submissions: Sequence[Submission]
+) -> tuple[_Book, Appender]:
+    """What the batch's rules read (one round trip on PostgreSQL), and its appender."""
     lots, keys, partners = _named(submissions)
     state = repository.batch_state(conn, lots=lots, keys=keys, partners=partners)
+    # The time is read under the sequencer lock, so recorded_at never goes back along seq.
+    appender = Appender(
+        conn,
+        service_key=ctx.service_key,
+        now=utc_now(),
+        size=state.next_seq,
+        known=ctx.memory.tree,
+    )
+    summarizer = Summarizer.start(appender, state.summaries, tolerance=ctx.settings.assay_tolerance)
     book = _Book(
         conn=conn,
         lots={lot: state.lots.get(lot) for lot in lots},
         keys=state.keys,
         partners=state.partners,
+        summarizer=summarizer,
     )
-    return book, state.next_seq
+    return book, appender
 
 
 def _event(
@@ -219,7 +239,7 @@ def _event(
         now=appender.now,
         clock_skew=timedelta(seconds=settings.clock_skew_seconds),
         assay_tolerance=settings.assay_tolerance,
-        facts=sub.facts if isinstance(sub.facts, LotFacts) else None,
+        facts=sub.lot_facts,
     )
     lot_seq = next_state.length - 1
     entry = appender.append_signed(
@@ -230,6 +250,8 @@ def _event(
         states=[next_state],
     )
     book.lots[event.lot] = next_state
+    book.summarizer.partner(sub.partner.id, sub.partner.country)
+    book.summarizer.after_event(appender, event, sub.facts, seq=entry.seq, length=next_state.length)
     return Accepted(entry=entry, lot=event.lot, lot_seq=lot_seq, created=True)
 
 
@@ -246,18 +268,30 @@ def _transformation(
         now=appender.now,
         clock_skew=timedelta(seconds=settings.clock_skew_seconds),
         assay_tolerance=settings.assay_tolerance,
-        facts=sub.facts if isinstance(sub.facts, GreenFacts) else None,
+        facts=sub.facts,
     )
     links = [
         ChainLink(i.lot, state.length - 1, i.prev, "input")
         for i, state in zip(t.inputs, outcome.inputs, strict=True)
     ] + [ChainLink(state.lot, 0, None, "output") for state in outcome.outputs]
     states = [*outcome.inputs, *outcome.outputs]
+    summarizer = book.summarizer
+    summarizer.partner(sub.partner.id, sub.partner.country)
+    before = {i.lot: state.length for i, state in zip(t.inputs, book_states(book, t), strict=True)}
+    summarized = summarizer.before_transformation(appender, t, before)
     entry = appender.append_signed(
         kind="transformation", signed=t, signature=sub.signature, links=links, states=states
     )
     for state in states:
         book.lots[state.lot] = state
+    if summarized:
+        summarizer.after_transformation(
+            appender,
+            t,
+            sub.facts,
+            seq=entry.seq,
+            lengths={state.lot: state.length for state in states},
+        )
     return Transformed(
         entry=entry,
         transformation=t,
@@ -267,6 +301,13 @@ def _transformation(
         balance=outcome.balance,
         created=True,
     )
+
+
+def book_states(book: _Book, t: Transformation) -> list[LotState]:
+    """The inputs' states before ``t`` (the rules found each)."""
+    states = [book.lot(i.lot) for i in t.inputs]
+    assert all(state is not None for state in states)
+    return [state for state in states if state is not None]
 
 
 def _one(book: _Book, appender: Appender, ctx: LedgerContext, sub: Submission) -> Outcome:
@@ -307,11 +348,7 @@ def integrate(
     entry accepted before, or the error that refused it (nothing of it is written).
     Signs a checkpoint in the same transaction when one is due.
     """
-    book, size = _book(conn, submissions)
-    # The time is read under the sequencer lock, so recorded_at never goes back along seq.
-    appender = Appender(
-        conn, service_key=ctx.service_key, now=utc_now(), size=size, known=ctx.memory.tree
-    )
+    book, appender = _book(conn, ctx, submissions)
     outcomes = [_one(book, appender, ctx, sub) for sub in submissions]
     if appender.appended:
         appender.flush()

@@ -66,6 +66,7 @@ class _Rows:
     """Each lot moved in this batch: its latest state and the seq that moved it."""
     created: dict[str, int] = field(default_factory=dict)
     """Lots the batch created, with the seq that created them."""
+    summaries: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Appender:
@@ -88,6 +89,8 @@ class Appender:
         self.recorded_at = format_time(now)
         self._rows = _Rows()
         self.appended: list[LedgerEntry] = []
+        self.summary_seq: dict[str, int | None] = {}
+        """Each lot's latest summary (the caller says what it was before the batch)."""
         if size is None:
             size = repository.next_seq(conn)
         if known is not None and known.size == size:
@@ -185,6 +188,16 @@ class Appender:
             self._rows.lots[state.lot] = (state, entry.seq)
         return entry
 
+    def append_summary(self, body: dict[str, Any]) -> LedgerEntry:
+        """A lot's summary (``app.ledger.summaries``), signed by the service, and its index."""
+        entry = self.append_service_record(kind="summary", body=body)
+        lot = body["lot"]
+        self._rows.summaries.append(
+            {"seq": entry.seq, "lot_id": lot, "head": body["head"], "length": body["length"]}
+        )
+        self.summary_seq[lot] = entry.seq
+        return entry
+
     def checkpoint_root(self) -> bytes:
         """The root of the tree with every entry appended so far."""
         return self.tree.root()
@@ -196,8 +209,12 @@ class Appender:
             repository.append_entries(self.conn, rows.entries)
             repository.append_event_rows(self.conn, rows.links)
             repository.append_tree_nodes(self.conn, rows.nodes)
+            repository.append_summary_rows(self.conn, rows.summaries)
             repository.save_lots(
                 self.conn,
-                [(state, seq, rows.created.get(lot)) for lot, (state, seq) in rows.lots.items()],
+                [
+                    (state, seq, rows.created.get(lot), self.summary_seq.get(lot))
+                    for lot, (state, seq) in rows.lots.items()
+                ],
             )
         self._rows = _Rows()

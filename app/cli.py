@@ -21,7 +21,7 @@ from app.ledger.genealogy import GENEALOGY_FORMAT, verify_genealogy
 from app.ledger.keys import PublicKey, SigningKey, b64encode
 from app.ledger.merkle import verify_consistency
 from app.ledger.note import Checkpoint, NoteVerifier, open_checkpoint
-from app.ledger.passport import PASSPORT_FORMAT, verify_passport
+from app.ledger.passport import PASSPORT_FORMAT, PASSPORT_V2, verify_passport
 from app.ledger.receipts import RECEIPT_FORMAT, verify_receipt
 from app.ledger.report import Check, Report
 from app.ledger.transformations import TRANSFORMATION_TYPE, Transformation
@@ -311,7 +311,7 @@ def verify(
                 raise _fail("a receipt is verified with --log-key")
             report = verify_receipt(doc, log_key=verifier)
             what = "receipt"
-        elif kind == PASSPORT_FORMAT:
+        elif kind in (PASSPORT_FORMAT, PASSPORT_V2):
             if verifier is None:
                 raise _fail("a passport is verified with --log-key")
             report, computed = verify_passport(doc, log_key=verifier, service_key=pinned)

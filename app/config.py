@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     max_transformation_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_batch_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    body_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="A request whose body stalls this long between chunks is answered 408.",
+    )
     clock_skew_seconds: int = Field(default=300, ge=0)
     assay_tolerance: Decimal = Field(default=Decimal("0.001"), ge=0, le=Decimal("0.05"))
     threads: int = Field(default=8, ge=1, le=64)

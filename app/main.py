@@ -27,6 +27,7 @@ from app.api.routes import (
     wellknown,
 )
 from app.api.routes import log as log_routes
+from app.api.security import SecurityHeaders
 from app.config import Settings
 from app.db import WalCheckpointer, make_engine
 from app.keystore import load_or_create_secrets
@@ -109,7 +110,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         wellknown,
     ):
         app.include_router(module.router)
+    app.include_router(pages.static_router)
     app.add_middleware(BodySizeLimit, limit_for=settings.body_limit)
+    app.add_middleware(SecurityHeaders, body_timeout=settings.body_timeout_seconds)
     # Passports and exports are large, repetitive JSON: about a fifth of the size gzipped.
     app.add_middleware(GZipMiddleware, minimum_size=4096)
     return app

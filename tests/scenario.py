@@ -86,6 +86,6 @@ def run_from(ledger: Ledger, actors: dict[str, Actor], start: str, *, until: str
 
 def partners(ledger: Ledger) -> dict[str, Actor]:
     return {
-        p["id"]: ledger.partner(p["id"], *p["roles"], country=p["country"])
+        p["id"]: ledger.partner(p["id"], *p["roles"], country=p["country"], name=p["name"])
         for p in SCENARIO["partners"]
     }

@@ -64,13 +64,15 @@ class Ledger:
     client: TestClient | httpx.Client
     engine: Engine | None = None
 
-    def partner(self, partner_id: str, *roles: str, country: str | None = None) -> Actor:
+    def partner(
+        self, partner_id: str, *roles: str, country: str | None = None, name: str | None = None
+    ) -> Actor:
         key = SigningKey.generate()
         response = self.client.post(
             "/v1/admin/partners",
             json={
                 "id": partner_id,
-                "name": partner_id.replace("-", " ").title(),
+                "name": name or partner_id.replace("-", " ").title(),
                 "roles": list(roles),
                 "country": country,
                 "public_keys": [key.public.b64],

@@ -69,6 +69,10 @@ def test_the_passport_verifies_offline_with_the_ledger_library_alone(
         "passport signature",
         "checkpoint",
         "in log",
+        "link #0",
+        "input summary",
+        "inputs",
+        "lot summary",
         "metrics",
         "summary",
         "partners",
@@ -85,8 +89,17 @@ def test_the_passport_verifies_offline_with_the_ledger_library_alone(
         "head": None,
         "length": 2,
     }
-    assert len(doc["entries"]) == 26
-    assert {p["id"] for p in doc["partners"]} >= {"obuasi-ridge", "ticino-refinery", "hk-heritage"}
+    assert doc["format"] == "goldtrail.passport.v2"
+    assert [e["body"]["action"] for e in doc["chain"]] == ["fabricated", "sold"]
+    assert [e["body"]["lot"] for e in doc["inputs"]] == ["HK-GR-0820-A"]
+    assert doc["inputs"][0]["body"]["head"] == doc["chain"][0]["body"]["inputs"][0]["prev"]
+    assert doc["lot_summary"]["body"]["lot"] == RING
+    # Upstream appears as summaries only: no upstream partner, mass or date is in it.
+    assert [p["id"] for p in doc["partners"]] == ["hk-heritage"]
+    text = json.dumps(doc)
+    for upstream in ("obuasi-ridge", "ticino-refinery", "bund-bullion", "2026-05-20"):
+        assert upstream not in text
+    assert len(text) < 20_000  # the ring's own history and one input, not its genealogy
     again = _passport(ledger)
     assert again == doc  # nothing moved: the same passport, byte for byte
     sent = ledger.client.get(f"/v1/lots/{RING}/passport", headers={"Accept-Encoding": "gzip"})
@@ -100,18 +113,26 @@ MUTATIONS: list[tuple[str, Any, set[str]]] = [
     ("grade", lambda d: d["metrics"].update(grade="A"), {"metrics"}),
     ("partner name", lambda d: d["partners"][0].update(name="Someone Else"), {"partners"}),
     (
-        "an ancestor's emissions",
-        lambda d: next(e for e in d["entries"] if e["body"]["action"] == "extracted")["body"][
-            "data"
-        ].update(emissions_kgco2e=1),
-        {"transformation extracted", "metrics", "in log"},
+        "the input's carbon",
+        lambda d: d["inputs"][0]["body"].update(carbon_kgco2e="1"),
+        {"input summary", "metrics", "in log"},
     ),
     (
-        "a proof",
-        lambda d: d["log"]["proofs"].update(
-            {next(iter(d["log"]["proofs"])): ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]}
+        "the fabrication's emissions",
+        lambda d: d["chain"][0]["body"]["data"].update(emissions_kgco2e=0.1),
+        {"link #0", "metrics", "in log"},
+    ),
+    (
+        "a node of the proofs",
+        lambda d: d["log"]["nodes"].update(
+            {next(iter(d["log"]["nodes"])): "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
         ),
         {"in log"},
+    ),
+    (
+        "the input swapped for another lot's summary",
+        lambda d: d["inputs"][0]["body"].update(lot="HK-GR-0820-B"),
+        {"inputs", "input summary"},
     ),
     (
         "the checkpoint's root",
@@ -119,9 +140,9 @@ MUTATIONS: list[tuple[str, Any, set[str]]] = [
         {"checkpoint"},
     ),
     (
-        "the smelting dropped",
-        lambda d: d.update(entries=[e for e in d["entries"] if e["body"]["action"] != "smelted"]),
-        {"mass balance"},
+        "the fabrication dropped",
+        lambda d: d.update(chain=d["chain"][1:]),
+        {"link #0", "inputs", "metrics"},
     ),
     ("the issue date", lambda d: d.update(issued_at="2030-01-01T00:00:00.000000Z"), set()),
 ]

@@ -47,10 +47,17 @@ def _open(browser: Browser, url: str, *, size: dict[str, int], locale: str = "en
         viewport=size, locale=locale, extra_http_headers={"Accept-Language": locale}
     )
     page.goto(url)
-    page.wait_for_function(
-        "document.getElementById('browser-check').dataset.state !== 'checking'", timeout=30_000
-    )
+    _settled(page, "browser-check")
     return page
+
+
+def _settled(page: Page, box: str) -> None:
+    """Wait for the page's script to say verified, failed or unsupported (no eval: the CSP)."""
+    page.wait_for_selector(
+        ", ".join(f"#{box}[data-state={s}]" for s in ("verified", "failed", "unsupported")),
+        state="attached",
+        timeout=30_000,
+    )
 
 
 def test_the_card_renders_and_verifies_in_the_browser(browser: Browser, journey: str) -> None:
@@ -67,6 +74,8 @@ def test_the_card_renders_and_verifies_in_the_browser(browser: Browser, journey:
     assert "LBMA Good Delivery" in text
     assert "Ghana" in text
     assert "Made into jewellery" in text
+    assert "Hongkou Heritage Jewellers" in text  # the partner's name, not its id
+    assert "5.2 g of jewellery at 750 ‰" in text  # what the step made
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.locator("img.qr").get_attribute("alt")
     assert (
@@ -95,16 +104,14 @@ def test_a_changed_byte_in_the_page_fails_in_the_browser(browser: Browser, journ
 
     def alter(route: Route) -> None:
         response = route.fetch()
-        body = response.text().replace('"emissions_kgco2e": 35,', '"emissions_kgco2e": 3,', 1)
+        body = response.text().replace('"emissions_kgco2e": 0.4', '"emissions_kgco2e": 0.3', 1)
         assert body != response.text()
         route.fulfill(response=response, body=body)
 
     page = browser.new_page(viewport=PHONE)
     page.route(f"{journey}/p/{RING}", alter)
     page.goto(f"{journey}/p/{RING}")
-    page.wait_for_function(
-        "document.getElementById('browser-check').dataset.state !== 'checking'", timeout=30_000
-    )
+    _settled(page, "browser-check")
     check = page.locator("#browser-check")
     assert check.get_attribute("data-state") == "failed"
     assert "hash" in check.inner_text()
@@ -117,11 +124,12 @@ def test_a_broken_ledger_shows_a_red_warning_never_a_green_card(
     browser: Browser, journey: str, engine: Engine
 ) -> None:
     with httpx.Client(base_url=journey) as client:
-        vaulted = client.get("/v1/lots/CH-KB-260520-003/events").json()["events"][3]
+        sold = client.get(f"/v1/lots/{RING}/events").json()["events"][-1]
+    assert sold["body"]["action"] == "sold"
     tamper(
         engine,
-        "UPDATE ledger_entries SET body = REPLACE(body, 'CN-SH', 'CN-BJ') WHERE seq = :seq",
-        seq=vaulted["seq"],
+        "UPDATE ledger_entries SET body = REPLACE(body, 'retail', 'online') WHERE seq = :seq",
+        seq=sold["seq"],
     )
     page = _open(browser, f"{journey}/p/{RING}", size=PHONE)
     assert page.locator("[role=alert]").is_visible()
@@ -143,3 +151,53 @@ def test_an_unknown_lot_is_a_404_page(browser: Browser, server: str) -> None:
     assert response.status == 404
     assert "未找到该批次" in page.locator("h1").inner_text()
     page.close()
+
+
+def _deeper(page: Page) -> str:
+    button = page.locator("#verify-deeper")
+    assert button.is_visible()
+    button.click()
+    _settled(page, "deeper-check")
+    state = page.locator("#deeper-check").get_attribute("data-state")
+    assert state is not None
+    return state
+
+
+def test_verify_deeper_checks_each_inputs_own_passport(
+    browser: Browser, journey: str, engine: Engine
+) -> None:
+    page = _open(browser, f"{journey}/p/{RING}", size=DESKTOP)
+    assert "HK-GR-0820-A" in page.locator("#upstream-heading + p + ul").inner_text()
+    assert _deeper(page) == "verified", page.locator("#deeper-check").inner_text()
+    page.close()
+    # One level up, the grain's own chain was changed: the ring's passport still verifies (its
+    # input's summary was logged when the grain was used), the grain's does not.
+    with httpx.Client(base_url=journey) as client:
+        split = client.get("/v1/lots/HK-GR-0820-A/events").json()["events"][0]
+    tamper(
+        engine,
+        "UPDATE ledger_entries SET body = REPLACE(body, '499.8', '499.9') WHERE seq = :seq",
+        seq=split["seq"],
+    )
+    page = _open(browser, f"{journey}/p/{RING}", size=DESKTOP)
+    assert page.locator("#browser-check").get_attribute("data-state") == "verified"
+    assert _deeper(page) == "failed"
+    assert "HK-GR-0820-A" in page.locator("#deeper-check").inner_text()
+    page.screenshot(path=ARTIFACTS / "passport-deeper-failed.png", full_page=True)
+    page.close()
+
+
+def test_the_pages_allow_nothing_from_elsewhere_and_cannot_be_framed(journey: str) -> None:
+    with httpx.Client(base_url=journey) as client:
+        page = client.get(f"/p/{RING}")
+        policy = page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy
+        assert "script-src 'self'" in policy
+        assert "'unsafe-inline'" not in policy
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert "<script>" not in page.text  # no inline script: all of it comes from /static
+        module = client.get("/static/goldtrail-verify.mjs")
+        assert module.headers["content-type"].startswith("text/javascript")
+        api = client.get(f"/v1/lots/{RING}")
+        assert "frame-ancestors 'none'" in api.headers["content-security-policy"]

@@ -13,7 +13,7 @@ fetch them in one query.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from app.ledger.errors import LedgerError
 
@@ -26,12 +26,15 @@ __all__ = [
     "completed_nodes",
     "consistency_proof",
     "inclusion_proof",
+    "inclusion_ranges",
     "leaf_hash",
     "node_hash",
     "nodes_for_append",
     "nodes_for_consistency",
     "nodes_for_inclusion",
+    "nodes_for_ranges",
     "nodes_for_root",
+    "range_hash",
     "reference_root",
     "root",
     "verify_consistency",
@@ -101,9 +104,18 @@ def root(size: int, get: NodeGetter) -> bytes:
 
 def inclusion_proof(index: int, size: int, get: NodeGetter) -> list[bytes]:
     """PATH(m, D[n]) of RFC 9162 §2.1.3.1, deepest sibling first."""
+    return [_range_hash(low, high, get) for low, high in inclusion_ranges(index, size)]
+
+
+def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The hashes of PATH(index, D[size]) (RFC 9162 §2.1.3.1) as the leaf ranges [low, high)
+    each is the Merkle tree hash of, deepest first.
+
+    Proofs of many leaves in one tree share most of these ranges; a document that
+    proves many entries carries each range's hash once (a node table).
+    """
     if not 0 <= index < size:
         raise ValueError(f"leaf {index} is not in a tree of size {size}")
-    proof: list[bytes] = []
     start, end = 0, size
     siblings: list[tuple[int, int]] = []
     while end - start > 1:
@@ -114,9 +126,17 @@ def inclusion_proof(index: int, size: int, get: NodeGetter) -> list[bytes]:
         else:
             siblings.append((start, start + k))
             start += k
-    for low, high in reversed(siblings):
-        proof.append(_range_hash(low, high, get))
-    return proof
+    return list(reversed(siblings))
+
+
+def range_hash(low: int, high: int, get: NodeGetter) -> bytes:
+    """MTH(D[low:high]) of a range ``inclusion_ranges`` names, from stored perfect subtrees."""
+    return _range_hash(low, high, get)
+
+
+def nodes_for_ranges(ranges: Iterable[tuple[int, int]]) -> set[NodeId]:
+    """The stored perfect subtrees the hashes of ``ranges`` are made of."""
+    return {node for low, high in ranges for node in _perfect_subtrees(low, high)}
 
 
 def consistency_proof(old: int, new: int, get: NodeGetter) -> list[bytes]:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from decimal import Decimal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from app.ledger.balance import ARITHMETIC, plain
@@ -22,15 +24,28 @@ from app.ledger.canonical import canonical_bytes
 from app.ledger.errors import FieldError, LedgerError
 from app.ledger.genealogy import Bundle, check_bundle
 from app.ledger.keys import PublicKey
-from app.ledger.metrics import Carried
+from app.ledger.merkle import inclusion_ranges
+from app.ledger.metrics import Carried, MetricsError, Replay, lot_metrics, partner_countries
 from app.ledger.note import NoteVerifier, open_checkpoint
 from app.ledger.records import PARTNER_TYPE, LedgerEntry
 from app.ledger.report import Check, Report
+from app.ledger.summaries import carried_of, content_of, summary_body
+from app.ledger.verify import (
+    ChainChecker,
+    registry_checks,
+    service_key_check,
+    verify_in_checkpoint,
+)
 
 __all__ = [
     "PASSPORT_FORMAT",
+    "PASSPORT_V2",
+    "OneLevel",
+    "node_table_proof",
     "partner_list",
     "passport_signing_bytes",
+    "range_key",
+    "replay_one_level",
     "summary_of",
     "verify_passport",
 ]
@@ -144,11 +159,14 @@ def verify_passport(
 
     Raises FieldError only when the document is not a passport at all.
     """
-    if not isinstance(doc, dict) or doc.get("format") != PASSPORT_FORMAT:
-        raise FieldError("format", f"not a {PASSPORT_FORMAT} document")
+    formats = (PASSPORT_FORMAT, PASSPORT_V2)
+    if not isinstance(doc, dict) or doc.get("format") not in formats:
+        raise FieldError("format", f"not a {PASSPORT_V2} (or {PASSPORT_FORMAT}) document")
     lot = doc.get("lot")
     if not isinstance(lot, str):
         raise FieldError("lot", "must be a string")
+    if doc["format"] == PASSPORT_V2:
+        return verify_passport_v2(doc, lot, log_key=log_key, service_key=service_key)
     key = service_key or log_key.public
     bundle = check_bundle(doc, lot, service_key=key, log_key=log_key)
     report = bundle.report
@@ -167,3 +185,238 @@ def verify_passport(
         )
     )
     return report, bundle.metrics
+
+
+# Version 2 (PROTOCOL.md §16): the lot's own chain and its inputs' logged summaries. -------
+
+PASSPORT_V2 = "goldtrail.passport.v2"
+
+
+def range_key(low: int, high: int) -> str:
+    """How a node table names the hash of the leaves [low, high): ``"low-high"``."""
+    return f"{low}-{high}"
+
+
+def node_table_proof(table: Mapping[str, str], seq: int, size: int) -> list[bytes] | str:
+    """The inclusion proof of leaf ``seq`` read from a node table, or why it cannot be."""
+    proof = []
+    for low, high in inclusion_ranges(seq, size):
+        value = table.get(range_key(low, high))
+        try:
+            node = base64.b64decode(str(value), validate=True)
+        except binascii.Error:
+            node = b""
+        if value is None or len(node) != 32:
+            return f"the node table lacks the hash of leaves {low}-{high}"
+        proof.append(node)
+    return proof
+
+
+@dataclass(slots=True)
+class OneLevel:
+    """A lot replayed from its inputs' logged summaries and its own chain."""
+
+    replay: Replay
+    states: list[dict[str, Any]]
+    """The lot's summary content (``content_of``) after each entry of its chain."""
+
+
+def replay_one_level(
+    lot: str,
+    chain: Sequence[LedgerEntry],
+    inputs: Sequence[LedgerEntry],
+    registry: Sequence[LedgerEntry],
+    tolerance: Decimal,
+) -> OneLevel:
+    """Replay the lot's chain, its inputs seeded with their summaries (MetricsError,
+    FieldError if the entries do not make a lot's history)."""
+    replay = Replay(frozenset({lot}), partner_countries(registry), tolerance)
+    for entry in inputs:
+        body = entry.body
+        replay.lots[str(body.get("lot"))] = carried_of(body, path=f"inputs seq {entry.seq}")
+    states = []
+    for entry in chain:
+        replay.run([entry])
+        carried = replay.lots.get(lot)
+        if carried is None:
+            raise MetricsError(f"entry {entry.seq} does not make lot {lot}")
+        with localcontext(ARITHMETIC):
+            states.append(content_of(summary_body(lot, head="", length=0, carried=carried)))
+    return OneLevel(replay, states)
+
+
+def _inputs_check(chain: list[LedgerEntry], inputs: list[LedgerEntry], lot: str) -> Check:
+    """The inputs' summaries are those the transformation that made the lot names, in order."""
+    first = chain[0].body if chain else {}
+    named = [
+        (str(item.get("lot")), item.get("prev"))
+        for item in first.get("inputs") or []
+        if isinstance(item, dict)
+    ]
+    if chain and chain[0].kind == "event":
+        named = []
+    given = [(str(e.body.get("lot")), e.body.get("head")) for e in inputs]
+    wrong_kind = [e.seq for e in inputs if e.kind != "summary"]
+    ok = given == named and not wrong_kind
+    detail = (
+        f"{len(named)} inputs, each with its summary at the head the transformation names"
+        if ok
+        else f"the transformation names {named[:3]}…, the passport gives summaries of "
+        f"{given[:3]}…" + (f"; entries {wrong_kind} are not summaries" if wrong_kind else "")
+    )
+    return Check("inputs", ok, detail, lot=lot)
+
+
+def _levels_check(
+    doc: dict[str, Any], chain: list[LedgerEntry], level: OneLevel, lot: str
+) -> list[Check]:
+    checks = []
+    head = chain[-1].hash if chain else None
+    computed = summary_of(level.replay.lots[lot], lot=lot, head=str(head), length=len(chain))
+    claimed = doc.get("summary")
+    checks.append(_compare("summary", claimed, computed, lot))
+    with localcontext(ARITHMETIC):
+        metrics = lot_metrics(level.replay, lot)
+    checks.append(_compare("metrics", doc.get("metrics"), metrics, lot))
+    logged = doc.get("lot_summary")
+    if logged is not None:
+        entry = LedgerEntry.from_json(logged, path="lot_summary")
+        at = next((i for i, e in enumerate(chain) if e.hash == entry.body.get("head")), None)
+        ok = (
+            at is not None
+            and entry.kind == "summary"
+            and entry.body.get("lot") == lot
+            and entry.body.get("length") == at + 1
+            and content_of(entry.body) == level.states[at]
+        )
+        checks.append(
+            Check(
+                "lot summary",
+                ok,
+                f"the lot's logged summary (seq {entry.seq}) is what its chain gives at link #{at}"
+                if ok
+                else f"the lot's logged summary (seq {entry.seq}) is not what its chain gives",
+                lot=lot,
+                seq=entry.seq,
+            )
+        )
+    return checks
+
+
+def _compare(what: str, claimed: object, computed: dict[str, Any], lot: str) -> Check:
+    if not isinstance(claimed, dict):
+        return Check(what, False, f"the passport states no {what}", lot=lot)
+    differ = sorted(k for k in set(computed) | set(claimed) if claimed.get(k) != computed.get(k))
+    detail = "; ".join(
+        f"{k}: claimed {claimed.get(k)!r}, recomputed {computed.get(k)!r}" for k in differ
+    )
+    return Check(what, not differ, detail or f"the {what} are what the entries give", lot=lot)
+
+
+def _v2_log_checks(
+    doc: dict[str, Any], entries: list[LedgerEntry], log_key: NoteVerifier, lot: str
+) -> list[Check]:
+    log = doc.get("log")
+    if not isinstance(log, dict):
+        return [Check("checkpoint", False, "the passport carries no checkpoint", lot=lot)]
+    try:
+        checkpoint = open_checkpoint(str(log.get("checkpoint")), log_key)
+    except LedgerError as exc:
+        return [Check("checkpoint", False, str(exc), lot=lot)]
+    checks = [
+        Check("checkpoint", True, f"signed by {log_key.name}, size {checkpoint.size}", lot=lot)
+    ]
+    table = log.get("nodes")
+    if not isinstance(table, dict):
+        table = {}
+    for entry in entries:
+        if entry.seq >= checkpoint.size:
+            problem: str | None = f"seq {entry.seq} lies beyond the checkpoint"
+        else:
+            proof = node_table_proof(table, entry.seq, checkpoint.size)
+            problem = (
+                proof if isinstance(proof, str) else verify_in_checkpoint(entry, proof, checkpoint)
+            )
+        checks.append(
+            Check(
+                "in log",
+                problem is None,
+                problem or f"seq {entry.seq} is in the checkpointed tree",
+                lot=lot,
+                seq=entry.seq,
+                hash=entry.hash,
+            )
+        )
+    return checks
+
+
+def _v2_entries(doc: dict[str, Any], name: str) -> list[LedgerEntry]:
+    items = doc.get(name)
+    if not isinstance(items, list):
+        raise FieldError(name, "must be a JSON array of ledger entries")
+    return [LedgerEntry.from_json(item, path=f"{name}[{i}]") for i, item in enumerate(items)]
+
+
+def verify_passport_v2(
+    doc: dict[str, Any], lot: str, *, log_key: NoteVerifier, service_key: PublicKey | None
+) -> tuple[Report, dict[str, Any] | None]:
+    """Check a version 2 passport: every byte signed, every entry in the log, the lot's chain,
+    its inputs' summaries, the replay of one level, and what the passport states."""
+    key = service_key or log_key.public
+    key, key_check = service_key_check(doc, key, lot)
+    report = Report([_signature_check(doc, key, lot), key_check])
+    registry = _v2_entries(doc, "registry")
+    chain = _v2_entries(doc, "chain")
+    inputs = _v2_entries(doc, "inputs")
+    logged = doc.get("lot_summary")
+    extra = [] if logged is None else [LedgerEntry.from_json(logged, path="lot_summary")]
+    checker = ChainChecker(key)
+    report.checks.extend(registry_checks(checker, registry))
+    for position, entry in enumerate(chain):
+        problems = checker.chain_entry(entry, lot=lot, lot_seq=position)
+        report.checks.append(
+            Check(
+                f"link #{position}",
+                not problems,
+                "; ".join(problems)
+                or f"{entry.body.get('action', '?')}: hash, link, key, signature, receipt",
+                lot=lot,
+                lot_seq=position,
+                seq=entry.seq,
+                hash=entry.hash,
+            )
+        )
+    for entry in [*inputs, *extra]:
+        problems = checker.registry(entry)
+        report.checks.append(
+            Check(
+                "input summary" if entry.body.get("lot") != lot else "lot summary entry",
+                not problems and entry.kind == "summary",
+                "; ".join(problems) or f"summary of {entry.body.get('lot')}: signed by the service",
+                seq=entry.seq,
+                hash=entry.hash,
+            )
+        )
+    report.checks.append(_inputs_check(chain, inputs, lot))
+    metrics: dict[str, Any] | None = None
+    try:
+        tolerance = Decimal(str(doc.get("assay_tolerance")))
+        level = replay_one_level(lot, chain, inputs, registry, tolerance)
+        report.checks.extend(_levels_check(doc, chain, level, lot))
+        with localcontext(ARITHMETIC):
+            metrics = lot_metrics(level.replay, lot)
+    except (MetricsError, FieldError, InvalidOperation) as exc:
+        report.checks.append(Check("replay", False, str(exc), lot=lot))
+    report.checks.extend(_v2_log_checks(doc, [*registry, *chain, *inputs, *extra], log_key, lot))
+    partners_ok = doc.get("partners") == partner_list(registry)
+    report.checks.append(
+        Check(
+            "partners",
+            partners_ok,
+            "the partners listed are those of the registry records"
+            if partners_ok
+            else "the partners listed differ from the registry records",
+            lot=lot,
+        )
+    )
+    return report, metrics

@@ -61,9 +61,11 @@ __all__ = [
     "keys_of_partner",
     "latest_checkpoint",
     "latest_summary",
+    "latest_summary_before",
     "lineage",
     "list_lots",
     "list_partners",
+    "lot_latest_seq",
     "lot_seq_of",
     "lot_state",
     "lots_by_id",
@@ -241,6 +243,28 @@ def input_prev(conn: Connection, lot_id: str, transformation_seq: int) -> str | 
             events.c.lot_id == lot_id, events.c.seq == transformation_seq, events.c.role == "input"
         )
     ).scalar_one_or_none()
+
+
+def latest_summary_before(conn: Connection, lot_id: str, size: int) -> LedgerEntry | None:
+    """The lot's latest summary among the first ``size`` entries of the log."""
+    row = conn.execute(
+        select(ledger_entries)
+        .join(summaries, summaries.c.seq == ledger_entries.c.seq)
+        .where(summaries.c.lot_id == lot_id, summaries.c.seq < size)
+        .order_by(summaries.c.seq.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else _entry(row)
+
+
+def lot_latest_seq(conn: Connection, lot_id: str) -> int | None:
+    """The seq of the lot's latest entry: the last link of its chain, or its latest summary."""
+    row = conn.execute(
+        select(lots.c.updated_seq, lots.c.summary_seq).where(lots.c.id == lot_id)
+    ).first()
+    if row is None:
+        return None
+    return max(int(row.updated_seq), int(row.summary_seq or -1))
 
 
 def summary_body_of(text: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -37,6 +38,8 @@ class ProcessMemory:
     there, a share on each core."""
     loop_reader: Connection | None = None
     """The event loop's own connection for one-statement reads (SQLite, inline work)."""
+    passports: dict[tuple[str, int], Any] = field(default_factory=dict)
+    """Served passports by (lot, checkpoint size): deterministic, so built once."""
     tree: CompactRange | None = None
     """The tree's right edge as this process's last batch committed it; the next batch
     uses it only if the log still has exactly that size."""

@@ -35,6 +35,7 @@ __all__ = [
     "entry",
     "inclusion",
     "issue_checkpoint",
+    "node_table",
     "proofs_against",
     "receipt",
     "stored_checkpoint",
@@ -248,6 +249,16 @@ def proofs_against(conn: Connection, seqs: list[int], size: int) -> dict[int, li
         wanted |= merkle.nodes_for_inclusion(seq, size)
     get = _getter(conn, wanted)
     return {seq: [_b64(p) for p in merkle.inclusion_proof(seq, size, get)] for seq in seqs}
+
+
+def node_table(conn: Connection, seqs: list[int], size: int) -> dict[str, str]:
+    """The hashes every inclusion proof of ``seqs`` in the tree of ``size`` needs, each once,
+    named by the range of leaves it covers (``"low-high"``, PROTOCOL.md §16)."""
+    ranges = {r for seq in seqs for r in merkle.inclusion_ranges(seq, size)}
+    get = _getter(conn, merkle.nodes_for_ranges(ranges))
+    return {
+        f"{low}-{high}": _b64(merkle.range_hash(low, high, get)) for low, high in sorted(ranges)
+    }
 
 
 def receipt(ctx: LedgerContext, index: int) -> dict[str, Any]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
+from decimal import localcontext
 from typing import Any
 
 from app.db import read_transaction
+from app.ledger.balance import ARITHMETIC, plain
 from app.ledger.canonical import canonical_bytes
 from app.ledger.credentials import (
     CREDENTIALS_V2,
@@ -14,12 +17,16 @@ from app.ledger.credentials import (
     issue_credential,
     multikey,
 )
+from app.ledger.errors import FieldError
 from app.ledger.keys import b64encode
+from app.ledger.metrics import MetricsError, lot_metrics
 from app.ledger.note import open_checkpoint
 from app.ledger.passport import (
     PASSPORT_FORMAT,
+    PASSPORT_V2,
     partner_list,
     passport_signing_bytes,
+    replay_one_level,
     summary_of,
     verify_passport,
 )
@@ -29,9 +36,20 @@ from app.models.repository import CheckpointRow
 from app.services import genealogy, log
 from app.services.clock import format_time, utc_now
 from app.services.context import LedgerContext
-from app.services.errors import NotFound
+from app.services.errors import Inconsistent, NotFound
 
-__all__ = ["Passport", "build", "credential", "did_document", "issuer", "require_lot"]
+__all__ = [
+    "Passport",
+    "Served",
+    "build",
+    "build_v1",
+    "build_v2",
+    "credential",
+    "did_document",
+    "issuer",
+    "require_lot",
+    "serve",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +108,8 @@ def require_lot(ctx: LedgerContext, lot_id: str) -> None:
             raise NotFound("lot.unknown", f"no lot {lot_id}", field="lot_id")
 
 
-def build(ctx: LedgerContext, lot_id: str) -> Passport:
-    """The lot's passport, proven against one checkpoint that covers every entry, signed."""
+def build_v1(ctx: LedgerContext, lot_id: str) -> Passport:
+    """A version 1 passport (the whole genealogy), for a lot logged before summaries were."""
     checkpoint = log.checkpoint_or_latest(ctx)
     doc, last_seq = _bundle(ctx, lot_id, checkpoint)
     if checkpoint is None or last_seq >= checkpoint.size:
@@ -164,3 +182,121 @@ def credential(ctx: LedgerContext, passport: Passport) -> dict[str, Any]:
     return issue_credential(
         unsigned, key=ctx.service_key, verification_method=method, created=doc["issued_at"]
     )
+
+
+# Version 2: the lot's own chain and its inputs' logged summaries, as of a checkpoint. --------
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A passport as the API serves it: its bytes are the same for a lot and a checkpoint."""
+
+    passport: Passport
+    body: bytes
+    size: int
+    """The checkpoint's tree size: ``?checkpoint=`` names this passport for ever."""
+
+    @property
+    def etag(self) -> str:
+        return '"' + hashlib.sha256(self.body).hexdigest() + '"'
+
+
+_CACHE_MAX = 512
+
+
+def _cached(ctx: LedgerContext, key: tuple[str, int]) -> Served | None:
+    served: Served | None = ctx.memory.passports.get(key)
+    return served
+
+
+def _keep(ctx: LedgerContext, key: tuple[str, int], served: Served) -> None:
+    cache = ctx.memory.passports
+    if len(cache) >= _CACHE_MAX:
+        cache.pop(next(iter(cache)))
+    cache[key] = served
+
+
+def serve(ctx: LedgerContext, lot_id: str, *, checkpoint_size: int | None = None) -> Served:
+    """The lot's passport against the checkpoint of ``checkpoint_size``, or against a checkpoint
+    covering the lot's latest entries (signed now if none does yet).
+
+    Deterministic for a lot and a checkpoint, so each is built once and kept.
+    """
+    if checkpoint_size is None:
+        with read_transaction(ctx.engine) as conn:
+            latest = repository.lot_latest_seq(conn, lot_id)
+        if latest is None:
+            raise NotFound("lot.unknown", f"no lot {lot_id}", field="lot_id")
+        checkpoint = log.checkpoint_covering(ctx, latest)
+    else:
+        checkpoint = log.stored_checkpoint(ctx, checkpoint_size)
+    key = (lot_id, checkpoint.size)
+    served = _cached(ctx, key)
+    if served is None:
+        passport = build_v2(ctx, lot_id, checkpoint)
+        body = json.dumps(passport.doc, ensure_ascii=False, separators=(",", ":")).encode()
+        served = Served(passport, body, checkpoint.size)
+        if passport.report.ok:
+            _keep(ctx, key, served)
+    return served
+
+
+def build(ctx: LedgerContext, lot_id: str) -> Passport:
+    """The lot's passport against a checkpoint covering its latest entries."""
+    return serve(ctx, lot_id).passport
+
+
+def build_v2(ctx: LedgerContext, lot_id: str, checkpoint: CheckpointRow) -> Passport:
+    """The lot as of ``checkpoint``: its chain, its inputs' summaries, its latest summary,
+    the registry of its signers, the node table of their proofs; signed. A lot whose
+    inputs have no summaries (logged before summaries were) gets a version 1 passport."""
+    size = checkpoint.size
+    tolerance = ctx.settings.assay_tolerance
+    with read_transaction(ctx.engine) as conn:
+        chain = [entry for _, entry in repository.events_of_lot(conn, lot_id) if entry.seq < size]
+        if not chain:
+            raise NotFound(
+                "lot.unknown", f"no lot {lot_id} in the tree of size {size}", field="lot_id"
+            )
+        first = chain[0].body
+        named = [
+            (str(item.get("lot")), str(item.get("prev")))
+            for item in (first.get("inputs") or [] if chain[0].kind == "transformation" else [])
+        ]
+        found = repository.summaries_at(conn, named) if named else {}
+        if any(pair not in found or found[pair].seq >= size for pair in named):
+            return build_v1(ctx, lot_id)
+        inputs = [found[pair] for pair in named]
+        lot_summary = repository.latest_summary_before(conn, lot_id, size)
+        keys = {str(entry.body.get("key")) for entry in chain}
+        registry = [e for e in repository.registry_entries(conn, key_ids=keys) if e.seq < size]
+        proven = [*registry, *chain, *inputs, *([lot_summary] if lot_summary else [])]
+        nodes = log.node_table(conn, [entry.seq for entry in proven], size)
+    try:
+        level = replay_one_level(lot_id, chain, inputs, registry, tolerance)
+        with localcontext(ARITHMETIC):
+            metrics = lot_metrics(level.replay, lot_id)
+    except (MetricsError, FieldError) as exc:
+        raise Inconsistent(
+            "ledger.inconsistent", f"the entries of {lot_id} do not replay: {exc}; run an audit"
+        ) from exc
+    doc: dict[str, Any] = {
+        "format": PASSPORT_V2,
+        "lot": lot_id,
+        "issued_at": checkpoint.issued_at,
+        "service_key": ctx.service_key.public.b64,
+        "assay_tolerance": plain(tolerance),
+        "summary": summary_of(
+            level.replay.lots[lot_id], lot=lot_id, head=chain[-1].hash, length=len(chain)
+        ),
+        "metrics": metrics,
+        "partners": partner_list(registry),
+        "chain": [entry.to_json() for entry in chain],
+        "inputs": [entry.to_json() for entry in inputs],
+        "lot_summary": None if lot_summary is None else lot_summary.to_json(),
+        "registry": [entry.to_json() for entry in registry],
+        "log": {"checkpoint": checkpoint.note, "nodes": nodes},
+    }
+    doc["signature"] = b64encode(ctx.service_key.sign(passport_signing_bytes(doc)))
+    report, _ = verify_passport(doc, log_key=log.verifier(ctx))
+    return Passport(doc, report)

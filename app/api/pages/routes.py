@@ -12,6 +12,7 @@ from pathlib import Path as FilePath
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
+from fastapi import Path as FastApiPath
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -26,6 +27,7 @@ from app.services.context import LedgerContext
 from app.services.errors import Inconsistent, NotFound
 
 router = APIRouter(prefix="/p", tags=["pages"])
+static_router = APIRouter(prefix="/static", tags=["pages"])
 
 HERE = FilePath(__file__).parent
 TEMPLATES = Environment(
@@ -33,9 +35,16 @@ TEMPLATES = Environment(
 )
 
 
-@lru_cache(maxsize=1)
-def _verify_js() -> Markup:
-    return Markup((HERE / "verify.js").read_text(encoding="utf-8"))  # noqa: S704 (our own file)
+STATIC = HERE / "static"
+_STATIC_TYPES = {".mjs": "text/javascript", ".css": "text/css"}
+
+
+@lru_cache(maxsize=16)
+def _static(name: str) -> bytes | None:
+    path = STATIC / name
+    if path.suffix not in _STATIC_TYPES or path.parent != STATIC or not path.is_file():
+        return None
+    return path.read_bytes()
 
 
 def _script_json(value: object) -> Markup:
@@ -81,7 +90,6 @@ def page(
         failures=failures[:10],
         passport_json=_script_json(built.doc),
         words_json=_script_json(w),
-        verify_js=_verify_js(),
     )
     return HTMLResponse(html, headers={"Content-Language": "zh-Hans" if language == "zh" else "en"})
 
@@ -106,4 +114,20 @@ def certificate(lot_id: LotId, ctx: ContextDep) -> Response:
         pdf,
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="certificate-{lot_id}.pdf"'},
+    )
+
+
+@static_router.get(
+    "/{name}",
+    summary="The pages' script modules and stylesheet (goldtrail-verify.mjs verifies passports)",
+    responses={200: {"content": {"text/javascript": {}, "text/css": {}}}},
+)
+def static_file(name: Annotated[str, FastApiPath(pattern=r"^[a-z0-9-]+\.(mjs|css)$")]) -> Response:
+    body = _static(name)
+    if body is None:
+        raise NotFound("static.unknown", f"no file {name}", field="name")
+    return Response(
+        body,
+        media_type=_STATIC_TYPES[FilePath(name).suffix],
+        headers={"Cache-Control": "public, max-age=3600", "Access-Control-Allow-Origin": "*"},
     )

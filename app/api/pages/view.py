@@ -1,14 +1,15 @@
-"""What the passport page shows, read from a passport bundle (figures first, then the journey)."""
+"""What the passport page and certificate show, read from a passport (figures first, then the
+journey, then what the lot was made from)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from app.api.pages.i18n import country_name
 
-__all__ = ["Card", "Step", "card_of"]
+__all__ = ["Card", "Step", "Upstream", "card_of", "percent"]
 
 GRADE_COLOURS = {"A": "#0b6e35", "B": "#3d7f14", "C": "#8a6a00", "D": "#a5420b", "E": "#9b1c1c"}
 
@@ -21,6 +22,17 @@ class Step:
     partner: str
     lots: str
     place: str
+    detail: str
+    """The lot's form, mass and fineness as the step states them (empty if it states none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """One lot this one was made from, as its logged summary tells it."""
+
+    lot: str
+    fine_gold_g: str
+    countries: str
 
 
 @dataclass(slots=True)
@@ -39,14 +51,20 @@ class Card:
     mercury_free: bool | None
     custodian: str
     stages: list[str]
+    lot_detail: str = ""
     steps: list[Step] = field(default_factory=list)
+    upstream: list[Upstream] = field(default_factory=list)
     checkpoint: str = ""
 
 
-def _percent(share: str | None) -> str | None:
+def percent(share: object) -> str | None:
+    """``"0.8641"`` → ``"86.4 %"``; None if there is no share."""
     if share is None:
         return None
-    value = Decimal(share) * 100
+    try:
+        value = Decimal(str(share)) * 100
+    except InvalidOperation:
+        return None
     return f"{value.quantize(Decimal('0.1')).normalize():f} %"
 
 
@@ -59,7 +77,7 @@ def _place(data: dict[str, Any], language: str) -> str:
     return f"{name} ({sub})" if isinstance(sub, str) else name
 
 
-def _lots(body: dict[str, Any], words: dict[str, str]) -> str:
+def _lots(body: dict[str, Any]) -> str:
     if "inputs" not in body:
         return str(body.get("lot", ""))
     inputs = ", ".join(str(i.get("lot")) for i in body.get("inputs") or [])
@@ -67,10 +85,41 @@ def _lots(body: dict[str, Any], words: dict[str, str]) -> str:
     return f"{inputs} → {outputs}" if inputs else f"→ {outputs}"
 
 
+def _number(value: object) -> str:
+    try:
+        return f"{Decimal(str(value)).normalize():f}"
+    except InvalidOperation:
+        return str(value)
+
+
+def _stated(form: object, mass: object, fineness: object, words: dict[str, str]) -> str:
+    """ "547 g of bar at 999.9 ‰" from what a step states of the lot, or ""."""
+    if mass is None and fineness is None:
+        return ""
+    return words["lot_form"].format(
+        form=words.get(f"form.{form}", str(form or "")),
+        mass=_number(mass) if mass is not None else words["dash"],
+        fineness=_number(fineness) if fineness is not None else words["dash"],
+    )
+
+
+def _detail(body: dict[str, Any], lot: str, words: dict[str, str]) -> str:
+    if "outputs" in body:
+        made = next((o for o in body.get("outputs") or [] if o.get("lot") == lot), None)
+        if made is None:
+            return ""
+        return _stated(made.get("form"), made.get("mass_g"), made.get("fineness"), words)
+    data = body.get("data")
+    if not isinstance(data, dict):
+        return ""
+    return _stated(data.get("form"), data.get("mass_g"), data.get("fineness"), words)
+
+
 def _steps(doc: dict[str, Any], language: str, words: dict[str, str]) -> list[Step]:
     names = {p.get("id"): p.get("name") or p.get("id") for p in doc.get("partners") or []}
+    lot = str(doc.get("lot"))
     steps = []
-    for entry in doc.get("entries") or []:
+    for entry in doc.get("chain") or doc.get("entries") or []:
         body = entry.get("body") or {}
         data = body.get("data")
         steps.append(
@@ -79,11 +128,39 @@ def _steps(doc: dict[str, Any], language: str, words: dict[str, str]) -> list[St
                 stage=words.get(f"stage.{body.get('stage')}", str(body.get("stage"))),
                 action=words.get(f"action.{body.get('action')}", str(body.get("action"))),
                 partner=str(names.get(body.get("partner"), body.get("partner"))),
-                lots=_lots(body, words),
+                lots=_lots(body),
                 place=_place(data if isinstance(data, dict) else {}, language),
+                detail=_detail(body, lot, words),
             )
         )
     return sorted(steps, key=lambda step: step.date)
+
+
+def _upstream(doc: dict[str, Any], language: str) -> list[Upstream]:
+    items = []
+    for entry in doc.get("inputs") or []:
+        body = entry.get("body") or {}
+        grams = body.get("grams") or {}
+        fine = Decimal(str(body.get("fine_gold_g") or "0"))
+        shares = sorted(
+            (
+                (Decimal(str(value)) / fine, name.removeprefix("country:"))
+                for name, value in grams.items()
+                if name.startswith("country:") and fine > 0
+            ),
+            reverse=True,
+        )
+        countries = ", ".join(
+            f"{country_name(code, language)} {percent(share)}" for share, code in shares
+        )
+        items.append(
+            Upstream(
+                lot=str(body.get("lot")),
+                fine_gold_g=_number(body.get("fine_gold_g")),
+                countries=countries,
+            )
+        )
+    return items
 
 
 def card_of(doc: dict[str, Any], language: str, words: dict[str, str]) -> Card:
@@ -93,6 +170,8 @@ def card_of(doc: dict[str, Any], language: str, words: dict[str, str]) -> Card:
     benchmark = str(metrics.get("benchmark_mined_kgco2e_per_kg", "25700"))
     checkpoint = str((doc.get("log") or {}).get("checkpoint", "")).split("\n")
     grade = metrics.get("grade")
+    names = {p.get("id"): p.get("name") or p.get("id") for p in doc.get("partners") or []}
+    custodian = summary.get("custodian")
     return Card(
         lot=str(doc.get("lot")),
         grade=grade,
@@ -102,20 +181,24 @@ def card_of(doc: dict[str, Any], language: str, words: dict[str, str]) -> Card:
         benchmark=benchmark,
         of_benchmark=None
         if intensity is None
-        else _percent(str(Decimal(intensity) / Decimal(benchmark))),
-        recycled=_percent(metrics.get("recycled_share")),
+        else percent(Decimal(intensity) / Decimal(benchmark)),
+        recycled=percent(metrics.get("recycled_share")),
         certified=[
-            (scheme, _percent(share) or "")
+            (scheme, percent(share) or "")
             for scheme, share in (metrics.get("certified_shares") or {}).items()
         ],
         countries=[
-            (country_name(code, language), _percent(share) or "")
+            (country_name(code, language), percent(share) or "")
             for code, share in (metrics.get("countries_of_origin") or {}).items()
         ],
         conflict_free=metrics.get("conflict_free"),
         mercury_free=metrics.get("mercury_free"),
-        custodian=str(summary.get("custodian", "")),
+        custodian=str(names.get(custodian, custodian) or ""),
         stages=[words.get(f"stage.{s}", s) for s in metrics.get("stages_seen") or []],
+        lot_detail=_stated(
+            summary.get("form"), summary.get("mass_g"), summary.get("fineness"), words
+        ),
         steps=_steps(doc, language, words),
+        upstream=_upstream(doc, language),
         checkpoint=" · ".join(checkpoint[:2]) if len(checkpoint) > 1 else "",
     )

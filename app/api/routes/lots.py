@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Path, Query, Request, status
+from fastapi.responses import JSONResponse, Response
 
 from app.api import answers
 from app.api.deps import (
@@ -212,10 +212,34 @@ def export_genealogy(lot_id: LotId, ctx: ContextDep) -> dict[str, Any]:
 
 @router.get(
     "/{lot_id}/passport",
-    summary="The lot's green passport: one signed, self-verifying bundle (public)",
+    summary="The lot's green passport: one signed, self-verifying document (public)",
+    description=(
+        "Without `checkpoint`, the passport is proven against a checkpoint that covers the "
+        "lot's latest entries (signed now if none does yet); it may change as the log grows "
+        "(`Cache-Control: no-cache`, with an `ETag`). With `checkpoint=N` (the size of a "
+        "signed checkpoint) it is the lot as of that tree, the same bytes for ever "
+        "(`Cache-Control: immutable`). `Content-Location` names the pinned URL."
+    ),
 )
-def get_passport(lot_id: LotId, ctx: ContextDep) -> dict[str, Any]:
-    return passport.build(ctx, lot_id).doc
+def get_passport(
+    lot_id: LotId,
+    ctx: ContextDep,
+    checkpoint: Annotated[
+        int | None,
+        Query(ge=1, le=2**53, description="Pin the passport to the checkpoint of this tree size"),
+    ] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    served = passport.serve(ctx, lot_id, checkpoint_size=checkpoint)
+    pinned = f"/v1/lots/{lot_id}/passport?checkpoint={served.size}"
+    headers = {
+        "ETag": served.etag,
+        "Content-Location": pinned,
+        "Cache-Control": "public, max-age=31536000, immutable" if checkpoint else "no-cache",
+    }
+    if if_none_match is not None and served.etag in (t.strip() for t in if_none_match.split(",")):
+        return Response(status_code=304, headers=headers)
+    return Response(served.body, media_type="application/json", headers=headers)
 
 
 @router.get(

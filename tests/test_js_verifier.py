@@ -63,4 +63,4 @@ def test_the_javascript_verifier_under_nodes_test_runner(
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"# pass {4 + len(TAMPERINGS) + 4}" in result.stdout, result.stdout
+    assert f"# pass {4 + len(TAMPERINGS) + 5}" in result.stdout, result.stdout

@@ -6,7 +6,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { inclusionRanges, jcs, verifyPassport } from "../../app/api/pages/static/goldtrail-verify.mjs";
+import { webcrypto } from "node:crypto";
+import { inclusionRanges, jcs, parseLogKey, verifyPassport } from "../../app/api/pages/static/goldtrail-verify.mjs";
 
 const folder = process.env.GOLDTRAIL_PASSPORTS;
 const read = (name) => JSON.parse(readFileSync(join(folder, name), "utf8"));
@@ -16,6 +17,21 @@ const files = readdirSync(folder);
 test("RFC 8785 bytes of a passport's own vector", () => {
   assert.equal(jcs({ b: [1, 2.5, "é"], a: null, "\u00e9": true }), '{"a":null,"b":[1,2.5,"é"],"é":true}');
   assert.equal(jcs({ n: 855.0, m: 1e21, s: "a\"b" }), '{"m":1e+21,"n":855,"s":"a\\"b"}');
+});
+
+test("a verifier key whose base64 holds '+' is read whole", async () => {
+  for (;;) {
+    const raw = webcrypto.getRandomValues(new Uint8Array(32));
+    const material = Buffer.from([1, ...raw]).toString("base64");
+    if (!material.includes("+")) continue;
+    const name = "example.org/log";
+    const digest = new Uint8Array(await webcrypto.subtle.digest("SHA-256", Buffer.concat([Buffer.from(name + "\n"), Buffer.from([1]), raw])));
+    const id = Buffer.from(digest.slice(0, 4)).toString("hex");
+    const key = await parseLogKey(`${name}+${id}+${material}`);
+    assert.equal(key.name, name);
+    assert.equal(key.publicKey, Buffer.from(raw).toString("base64"));
+    break;
+  }
 });
 
 test("inclusion ranges follow RFC 9162 PATH", () => {

@@ -92,8 +92,12 @@ async function inclusion(index, size, leaf, proof, root) {
 }
 
 /** The verifier key `<name>+<8 hex key id>+<base64(0x01 ‖ key)>` (C2SP signed-note). */
-async function parseLogKey(text) {
-  const [name, id, material] = text.trim().split("+");
+export async function parseLogKey(text) {
+  // The base64 key material may itself hold "+": split at the first two only.
+  const trimmed = text.trim();
+  const first = trimmed.indexOf("+"), second = trimmed.indexOf("+", first + 1);
+  if (first < 0 || second < 0) throw new Error("not a note verifier key <name>+<id>+<key>");
+  const name = trimmed.slice(0, first), id = trimmed.slice(first + 1, second), material = trimmed.slice(second + 1);
   const raw = fromB64(material);
   if (raw.length !== 33 || raw[0] !== 1) throw new Error("not an Ed25519 note verifier key");
   const keyId = (await sha256(concat(bytes(name + "\n"), Uint8Array.of(1), raw.slice(1)))).slice(0, 4);

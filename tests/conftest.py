@@ -26,6 +26,7 @@ from app.db import make_engine
 from app.keystore import load_or_create_secrets
 from app.main import create_app
 from app.migrate import upgrade
+from app.services.context import LedgerContext
 from tests.scenario import partners
 from tests.support import ADMIN_TOKEN, Actor, Ledger
 
@@ -91,6 +92,13 @@ def engine(settings: Settings) -> Iterator[Engine]:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
+
+
+@pytest.fixture
+def client_context(client: TestClient) -> LedgerContext:
+    """The running app's own context (its engine, settings and service key)."""
+    context: LedgerContext = client.app.state.context  # type: ignore[attr-defined]
+    return context
 
 
 @pytest.fixture

@@ -314,6 +314,27 @@ class CompactRange:
         self.size += 1
         return completed
 
+    def append_subtree(self, level: int, value: bytes) -> list[tuple[NodeId, bytes]]:
+        """Add the perfect subtree of ``2**level`` leaves whose hash is ``value`` (the range's
+        size must be a multiple of that); returns it and the subtrees it completed."""
+        if self.size % (1 << level):
+            raise ValueError(f"a subtree of level {level} cannot start at leaf {self.size}")
+        last = self.size + (1 << level) - 1
+        completed = [((level, last >> level), value)]
+        current = value
+        while self._edge and self._edge[-1][0] == level:
+            _, left = self._edge.pop()
+            current = node_hash(left, current)
+            level += 1
+            completed.append(((level, last >> level), current))
+        self._edge.append((level, current))
+        self.size = last + 1
+        return completed
+
+    def edge(self) -> list[tuple[int, bytes]]:
+        """The range's perfect subtrees, left to right, as (level, hash)."""
+        return list(self._edge)
+
     def root(self) -> bytes:
         if not self._edge:
             return EMPTY_ROOT

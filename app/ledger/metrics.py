@@ -244,6 +244,17 @@ class Replay:
         else:
             self._transformation(item, facts, seq)
 
+    def touch(self, lot: str, stage: str) -> None:
+        """Replay an event of ``lot`` at ``stage`` that states nothing the metrics use (no
+        quantity, emission, place, status or certificate): as ``apply``, it adds the stage.
+        """
+        carried = self.lots.get(lot)
+        if carried is None:
+            raise MetricsError(f"an event of lot {lot}, which has no history")
+        carried.stages.add(stage)
+        if stage != "circulation":
+            carried.stage = stage
+
     def _event(self, event: Event, facts: GreenFacts) -> None:
         if not self.follows(event.lot):
             return

@@ -47,6 +47,7 @@ __all__ = [
     "entry_by_hash",
     "entry_by_seq",
     "entry_row",
+    "entry_rows",
     "events_of_lot",
     "input_prev",
     "insert_partner",
@@ -57,12 +58,14 @@ __all__ = [
     "iter_lots",
     "iter_tree_nodes",
     "key_by_id",
+    "key_record_bodies",
     "keys_by_ids",
     "keys_of_partner",
     "latest_checkpoint",
     "latest_summary",
     "latest_summary_before",
     "lineage",
+    "link_rows",
     "list_lots",
     "list_partners",
     "lot_latest_seq",
@@ -70,6 +73,8 @@ __all__ = [
     "lot_state",
     "lots_by_id",
     "next_seq",
+    "node_rows",
+    "nodes_beyond",
     "partner_by_api_key_hash",
     "partner_by_id",
     "partners_by_ids",
@@ -265,6 +270,63 @@ def lot_latest_seq(conn: Connection, lot_id: str) -> int | None:
     if row is None:
         return None
     return max(int(row.updated_seq), int(row.summary_seq or -1))
+
+
+# The whole-log audit reads chunks of the log straight from the driver.
+
+
+def entry_rows(conn: Connection, start: int, end: int) -> list[tuple[Any, ...]]:
+    """(seq, kind, hash, body, signature, signer, recorded_at, receipt) for seq in [start, end)."""
+    return _rows(
+        conn,
+        "SELECT seq, kind, hash, body, signature, signer, recorded_at, receipt "
+        "FROM ledger_entries WHERE seq >= ? AND seq < ? ORDER BY seq",
+        (start, end),
+    )
+
+
+def link_rows(conn: Connection, start: int, end: int) -> dict[int, list[tuple[str, int, str]]]:
+    """The chain links of the entries in [start, end): seq → [(lot, lot_seq, role)]."""
+    found: dict[int, list[tuple[str, int, str]]] = {}
+    for seq, lot, lot_seq, role in _rows(
+        conn,
+        "SELECT seq, lot_id, lot_seq, role FROM events WHERE seq >= ? AND seq < ? "
+        "ORDER BY seq, lot_id",
+        (start, end),
+    ):
+        found.setdefault(int(seq), []).append((lot, int(lot_seq), role))
+    return found
+
+
+def node_rows(conn: Connection, start: int, end: int) -> list[tuple[int, int, int, bytes]]:
+    """(completed_at, level, idx, hash) of the nodes completed by the entries in [start, end)."""
+    return [
+        (int(at), int(level), int(index), bytes(value))
+        for at, level, index, value in _rows(
+            conn,
+            "SELECT completed_at, level, idx, hash FROM tree_nodes "
+            "WHERE completed_at >= ? AND completed_at < ?",
+            (start, end),
+        )
+    ]
+
+
+def nodes_beyond(conn: Connection, size: int) -> list[tuple[int, int, int]]:
+    """(completed_at, level, idx) of stored nodes no entry below ``size`` completes."""
+    return [
+        (int(at), int(level), int(index))
+        for at, level, index in _rows(
+            conn, "SELECT completed_at, level, idx FROM tree_nodes WHERE completed_at >= ?", (size,)
+        )
+    ]
+
+
+def key_record_bodies(conn: Connection) -> Iterator[dict[str, Any]]:
+    """The bodies of every key registration, in order (for an audit to read ahead)."""
+    for (stored,) in _rows(
+        conn, "SELECT body FROM ledger_entries WHERE kind = 'key' ORDER BY seq", ()
+    ):
+        yield _body(stored)
 
 
 def summary_body_of(text: str) -> dict[str, Any]:

@@ -231,10 +231,15 @@ def _print_report(report: Report, *, as_json: bool, what: str) -> None:
             mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
             where = f" (seq {check.seq})" if check.seq is not None else ""
             console.print(f"{mark} {check.check}{where}: {check.detail}", highlight=False)
-        verdict = f"[green]{what} verified[/green]" if report.ok else f"[red]{what} BROKEN[/red]"
+        if report.ok:
+            verdict = f"[green]{what} verified[/green]"
+        elif report.pending:
+            verdict = f"[yellow]{what} not yet in a checkpoint, fetch again[/yellow]"
+        else:
+            verdict = f"[red]{what} BROKEN[/red]"
         console.print(f"{verdict}: {len(report.checks)} checks, {len(report.failures)} failed")
     if not report.ok:
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=3 if report.pending else 1)
 
 
 def _print_metrics(metrics: dict[str, Any]) -> None:
@@ -286,7 +291,8 @@ def verify(
 ) -> None:
     """Verify offline: hashes, links, signatures, keys, receipts, log proofs.
 
-    Exits 1 if anything is broken.
+    Exits 1 if anything is broken, 3 if the document only holds entries newer than
+    its checkpoint (not broken: fetch it again).
     """
     try:
         raw = file.read_bytes()

@@ -342,3 +342,69 @@ def test_a_nul_in_a_query_is_refused(ledger: Ledger) -> None:
     response = ledger.client.get("/v1/lots", params={"after": "LOT\x00"}, headers=ADMIN)
     answer = problem(response, 422)
     assert answer["errors"][0]["field"] == "query.after"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None],
+)
+def test_a_body_not_declared_json_is_refused_with_415(
+    ledger: Ledger, geo: Actor, content_type: str | None
+) -> None:
+    """A correctly signed envelope sent as text, a form or multipart is refused unread."""
+    before = ledger.snapshot()
+    raw = json.dumps(_valid(ledger, geo)).encode()
+    headers = dict(geo.auth)
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    for path in ("/v1/lots/LOT-1/events", "/v1/transformations", "/v1/batch"):
+        answer = problem(ledger.client.post(path, content=raw, headers=headers), 415)
+        assert answer["code"] == "request.media_type"
+        assert answer["errors"][0]["field"] == "content-type"
+    registration = json.dumps({"id": "x", "name": "X", "roles": ["trader"]}).encode()
+    headers = {**ADMIN} | ({} if content_type is None else {"Content-Type": content_type})
+    answer = problem(
+        ledger.client.post("/v1/admin/partners", content=registration, headers=headers), 415
+    )
+    assert answer["code"] == "request.media_type"
+    assert ledger.snapshot() == before
+
+
+def test_a_json_media_type_with_parameters_or_suffix_is_accepted(
+    ledger: Ledger, geo: Actor
+) -> None:
+    for content_type in ("application/json; charset=utf-8", "application/vnd.goldtrail+json"):
+        raw = json.dumps(_valid(ledger, geo)).encode()
+        response = ledger.client.post(
+            "/v1/lots/LOT-1/events", content=raw, headers={**geo.auth, "Content-Type": content_type}
+        )
+        assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize("control", ["\u202e", "\u2066", "\u200f", "\u061c", "\x1b"])
+def test_a_partner_name_with_bidi_or_control_characters_is_refused(
+    ledger: Ledger, control: str
+) -> None:
+    before = ledger.snapshot()
+    body = {"id": "spoof", "name": f"Heritage{control}gnp.evil", "roles": ["jeweler"]}
+    answer = problem(ledger.client.post("/v1/admin/partners", json=body, headers=ADMIN), 422)
+    assert answer["errors"][0]["field"] == "name"
+    assert "bidirectional" in answer["errors"][0]["reason"]
+    assert ledger.snapshot() == before
+
+
+@pytest.mark.parametrize("when", ["1900-01-01T00:00:00Z", "1999-12-31T23:59:59Z"])
+def test_an_event_dated_before_2000_is_refused(ledger: Ledger, when: str) -> None:
+    geo = ledger.partner("kumasi-geo", "explorer")
+    before = ledger.snapshot()
+    event = ledger.event(
+        geo, "LOT-OLD", "exploration", "site_registered", {"form": "deposit"}, prev=None
+    )
+    event["occurred_at"] = when
+    response = ledger.client.post(
+        "/v1/lots/LOT-OLD/events", json=sign(event, geo.key), headers=geo.auth
+    )
+    answer = problem(response, 422)
+    assert answer["rule"] == "time.too_early"
+    assert answer["errors"][0]["field"] == "event.occurred_at"
+    assert ledger.snapshot() == before

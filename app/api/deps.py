@@ -17,7 +17,7 @@ from app.ledger.canonical import JsonLimits, parse_strict
 from app.models import repository
 from app.models.repository import PartnerRow
 from app.services.context import LedgerContext
-from app.services.errors import Forbidden, Unauthorized
+from app.services.errors import Forbidden, Unauthorized, UnsupportedMediaType
 from app.services.registry import API_KEY_PREFIX, hash_api_key
 from app.services.sequencer import Arrival
 
@@ -51,8 +51,24 @@ def arrival(request: Request) -> Arrival:
     return Arrival(request.app.state.sequencer)
 
 
+def require_json(request: Request) -> None:
+    """Refuse a body that is not declared JSON (``application/json`` or ``+json``) with 415,
+    so that a form or a text/plain post never reaches the parser by accident."""
+    declared = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if declared == "application/json" or (
+        declared.startswith("application/") and declared.endswith("+json")
+    ):
+        return
+    raise UnsupportedMediaType(
+        "request.media_type",
+        f"the body is {declared or 'of no declared type'}; send it as application/json",
+        field="content-type",
+    )
+
+
 async def json_body(request: Request, limits: JsonLimits = ENTRY_LIMITS) -> Any:
-    """The request body parsed strictly (app.ledger.canonical.parse_strict)."""
+    """The request body, declared JSON and parsed strictly (app.ledger.canonical.parse_strict)."""
+    require_json(request)
     return parse_strict(await request.body(), limits=limits)
 
 
@@ -66,7 +82,11 @@ def model_body(
 
     async def dependency(request: Request) -> Model:
         raw = await request.body()
-        body = {} if optional and not raw.strip() else parse_strict(raw)
+        if optional and not raw.strip():
+            body: Any = {}
+        else:
+            require_json(request)
+            body = parse_strict(raw)
         try:
             return model.model_validate(body)
         except ValidationError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Set
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from app.domain.facts import LotFacts, read_facts
@@ -93,10 +93,22 @@ def check_role(action: str, partner: str, roles: Set[str], *, field: str) -> Non
         )
 
 
+# Custody records describe steps taken while the ledger keeps them; a date before this
+# is a typo or a forgery, never a real step (docs/PROTOCOL.md §8).
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
 def check_time(
     occurred_at: str, state: LotState | None, now: datetime, skew: timedelta, *, field: str
 ) -> None:
     occurred = parse_timestamp(occurred_at, field=field)
+    if occurred < EARLIEST_OCCURRED_AT:
+        raise RuleViolation(
+            "time.too_early",
+            f"occurred_at {occurred_at} is before {EARLIEST_OCCURRED_AT:%Y-%m-%d}, "
+            "the earliest time an entry may state",
+            field=field,
+        )
     if occurred > now + skew:
         raise RuleViolation(
             "time.future",

@@ -41,6 +41,11 @@ class Report:
         return bool(self.checks) and all(check.ok for check in self.checks)
 
     @property
+    def pending(self) -> bool:
+        """Failed only because entries are newer than the checkpoint: fetch again."""
+        return bool(self.failures) and all(c.check == "not yet in log" for c in self.failures)
+
+    @property
     def failures(self) -> list[Check]:
         return [check for check in self.checks if not check.ok]
 

@@ -355,6 +355,11 @@ def _head_check(doc: dict[str, Any], lot: str, last: str | None, count: int) -> 
     return Check("head", ok, detail, lot=lot)
 
 
+PENDING_CHECK = "not yet in log"
+"""The check an entry fails when it is newer than the document's checkpoint: the
+document is not broken, only early (fetch it again)."""
+
+
 def log_checks(
     doc: dict[str, Any], lot: str, entries: list[LedgerEntry], log_key: NoteVerifier
 ) -> list[Check]:
@@ -379,6 +384,19 @@ def log_checks(
             )
         except (binascii.Error, TypeError):
             proof = None
+        if proof is None and entry.seq >= checkpoint.size:
+            checks.append(
+                Check(
+                    PENDING_CHECK,
+                    False,
+                    f"seq {entry.seq} is newer than the checkpoint (size {checkpoint.size}): "
+                    "not yet in a checkpoint, fetch again",
+                    lot=lot,
+                    seq=entry.seq,
+                    hash=entry.hash,
+                )
+            )
+            continue
         problem = (
             "no inclusion proof"
             if proof is None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.domain.rules import LotState
+from app.domain.vocabulary import ROLES
 from app.ledger.balance import plain
 from app.ledger.records import LedgerEntry
 from app.models.repository import KeyRow, PartnerRow
@@ -29,24 +31,71 @@ __all__ = [
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
+# Text shown to people (names, reasons): no control characters and no bidirectional
+# controls (U+202A-U+202E, U+2066-U+2069, marks), which could make a name read as another.
+DISPLAY_TEXT = r"^[^\x00-\x1f\x7f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+$"
+# 32 bytes of Ed25519 public key in standard base64: 43 characters, the last holding
+# four meaningful bits, and one "=".
+PUBLIC_KEY_B64 = r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"
+PublicKeyB64 = Annotated[
+    str,
+    Field(
+        min_length=44,
+        max_length=44,
+        pattern=PUBLIC_KEY_B64,
+        description="An Ed25519 public key: 32 bytes in standard base64",
+        examples=["11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="],
+    ),
+]
+Role = Annotated[str, Field(json_schema_extra={"enum": list(ROLES)})]
+
+
+def _display_text(value: str) -> str:
+    if not re.fullmatch(DISPLAY_TEXT, value):
+        raise ValueError(
+            "must not hold control characters or bidirectional controls (U+202A-U+202E, "
+            "U+2066-U+2069, U+200E, U+200F, U+061C)"
+        )
+    return value
+
+
+DisplayText = Annotated[
+    str,
+    Field(min_length=1, max_length=200, json_schema_extra={"pattern": DISPLAY_TEXT}),
+    AfterValidator(_display_text),
+]
+
 
 class PartnerCreate(BaseModel):
-    model_config = _STRICT
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "ghana-gold-mine",
+                    "name": "Ashanti Gold Fields (fictional)",
+                    "roles": ["miner"],
+                    "country": "GH",
+                    "public_keys": ["11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="],
+                }
+            ]
+        },
+    )
     id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-    name: str = Field(min_length=1, max_length=200)
-    roles: list[str] = Field(min_length=1, max_length=9)
+    name: DisplayText
+    roles: list[Role] = Field(min_length=1, max_length=9)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
-    public_keys: list[str] = Field(default_factory=list, max_length=16)
+    public_keys: list[PublicKeyB64] = Field(default_factory=list, max_length=16)
 
 
 class KeyCreate(BaseModel):
     model_config = _STRICT
-    public_key: str = Field(min_length=44, max_length=44)
+    public_key: PublicKeyB64
 
 
 class KeyRevoke(BaseModel):
     model_config = _STRICT
-    reason: str = Field(default="unspecified", min_length=1, max_length=200)
+    reason: DisplayText = "unspecified"
 
 
 class PartnerOut(BaseModel):

@@ -15,6 +15,7 @@ __all__ = [
     "ServiceError",
     "StaleHead",
     "Unauthorized",
+    "UnsupportedMediaType",
 ]
 
 
@@ -50,6 +51,10 @@ class Forbidden(ServiceError):
 
 class Unauthorized(ServiceError):
     status = 401
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
 
 
 class Inconsistent(ServiceError):

@@ -37,8 +37,10 @@ __all__ = [
     "issue_checkpoint",
     "node_table",
     "proofs_against",
+    "proven",
     "receipt",
     "stored_checkpoint",
+    "tree_checkpoint",
     "verifier",
 ]
 
@@ -159,6 +161,49 @@ def checkpoint_covering(ctx: LedgerContext, seq: int) -> CheckpointRow:
     return issue_checkpoint(ctx, force=True)
 
 
+def proven(
+    ctx: LedgerContext, build: Callable[[Connection, CheckpointRow | None], dict[str, Any]]
+) -> dict[str, Any]:
+    """A document built by ``build`` against a checkpoint that covers every entry in it.
+
+    The checkpoint is signed on demand when the tree grew since the last one, so an
+    export fetched right after an append is provable at once (issue: a fresh export
+    must never verify as broken). An entry appended between signing and reading is
+    caught by comparing sequence numbers, and the document is built again.
+    """
+    for _ in range(_PROVE_ATTEMPTS):
+        checkpoint = tree_checkpoint(ctx)
+        with read_transaction(ctx.engine) as conn:
+            doc = build(conn, checkpoint)
+        if checkpoint is None or _newest_seq(doc) < checkpoint.size:
+            return doc
+    return doc
+
+
+_PROVE_ATTEMPTS = 3
+
+
+def _newest_seq(doc: dict[str, Any]) -> int:
+    seqs = [
+        int(entry["seq"])
+        for member in ("registry", "events", "entries")
+        for entry in doc.get(member, ())
+        if isinstance(entry, dict) and "seq" in entry
+    ]
+    return max(seqs, default=-1)
+
+
+def tree_checkpoint(ctx: LedgerContext) -> CheckpointRow | None:
+    """A checkpoint of every entry committed now (signed on demand), or the latest kept
+    one when the stored tree is incomplete and cannot be signed."""
+    try:
+        return issue_checkpoint(ctx, force=True)
+    except NotFound:
+        log.warning("cannot sign a checkpoint: the stored tree is incomplete")
+        with read_transaction(ctx.engine) as conn:
+            return repository.latest_checkpoint(conn)
+
+
 def checkpoint_or_latest(ctx: LedgerContext) -> CheckpointRow | None:
     """A fresh checkpoint if one can be signed, else the latest kept one.
 
@@ -263,12 +308,12 @@ def node_table(conn: Connection, seqs: list[int], size: int) -> dict[str, str]:
 
 def receipt(ctx: LedgerContext, index: int) -> dict[str, Any]:
     """An entry, its inclusion proof and the signed checkpoint it is proven against."""
-    checkpoint = issue_checkpoint(ctx)
-    if checkpoint.size <= index:
-        with read_transaction(ctx.engine) as conn:
-            exists = index < repository.next_seq(conn)
-        if not exists:
-            raise NotFound("log.no_entry", f"the log has no entry {index}", field="index")
+    with read_transaction(ctx.engine) as conn:
+        exists = index < repository.next_seq(conn)
+    if not exists:
+        raise NotFound("log.no_entry", f"the log has no entry {index}", field="index")
+    checkpoint = checkpoint_covering(ctx, index)
+    if checkpoint.size <= index:  # only if the stored tree cannot be signed
         raise NotYet(
             "log.not_yet_checkpointed",
             f"entry {index} is not in a checkpoint yet; retry in "

@@ -149,11 +149,12 @@ def list_events(
     summary="The lot's chain, registry entries and log proofs, for offline verification",
 )
 def export(lot_id: LotId, ctx: ContextDep) -> dict[str, Any]:
-    checkpoint = log.checkpoint_or_latest(ctx)
-    with read_transaction(ctx.engine) as conn:
-        return chains.export_lot(
+    return log.proven(
+        ctx,
+        lambda conn, checkpoint: chains.export_lot(
             conn, lot_id, service_key=ctx.service_key.public, checkpoint=checkpoint
-        )
+        ),
+    )
 
 
 @router.post("/{lot_id}/verify", response_model=VerifyOut, summary="Verify the lot's chain now")
@@ -199,15 +200,16 @@ def get_metrics(lot_id: LotId, ctx: ContextDep) -> dict[str, Any]:
     summary="Every signed entry behind the lot's metrics, for offline verification (public)",
 )
 def export_genealogy(lot_id: LotId, ctx: ContextDep) -> dict[str, Any]:
-    checkpoint = log.checkpoint_or_latest(ctx)
-    with read_transaction(ctx.engine) as conn:
-        return genealogy.export_genealogy(
+    return log.proven(
+        ctx,
+        lambda conn, checkpoint: genealogy.export_genealogy(
             conn,
             lot_id,
             service_key=ctx.service_key.public,
             tolerance=ctx.settings.assay_tolerance,
             checkpoint=checkpoint,
-        )
+        ),
+    )
 
 
 @router.get(

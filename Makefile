@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint test-sqlite test-postgres bench clean system-deps
+.PHONY: reset run test lint test-sqlite test-postgres bench clean system-deps
 
 # What the passport tests drive: Debian's Chromium (Playwright runs it), a QR decoder,
 # PDF text extraction and CJK fonts for the Chinese page. Installed once, if missing.
@@ -17,8 +17,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# `make run PORT=8080 HOST=0.0.0.0 WORKERS=2` to serve elsewhere.
+PORT ?= 8000
+HOST ?= 127.0.0.1
+WORKERS ?= 1
+
 run: $(STAMP)
-	$(BIN)/goldtrail serve
+	$(BIN)/goldtrail serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+# Start the README walkthrough afresh: an empty ledger (the keys in var/ are kept) and no demo/.
+# Stop the server first.
+reset:
+	rm -f var/goldtrail.db var/goldtrail.db-wal var/goldtrail.db-shm var/goldtrail.db.writer-lock
+	rm -rf demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -39,6 +39,27 @@ admin_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"goldtrail {version('goldtrail')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Goldtrail: green ID cards for gold."""
+
+
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
@@ -77,6 +98,10 @@ def serve(
         console.print(f"admin token: in [bold]{settings.admin_token_path}[/bold]")
     upgrade(settings.database_url)
     console.print(f"database: {settings.database_url} (migrated)")
+    shown = f"[{host}]" if ":" in host else host
+    console.print(
+        f"serving on [bold]http://{shown}:{port}[/bold] ({workers} worker(s); Ctrl-C stops)"
+    )
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -500,11 +525,20 @@ def partner_add(
 @admin_app.command("key-add")
 def key_add(
     partner: Annotated[str, typer.Option(help="Partner id.")],
-    public_key: Annotated[str, typer.Option(help="Ed25519 public key, base64.")],
+    public_key: Annotated[str | None, typer.Option(help="Ed25519 public key, base64.")] = None,
+    key_file: Annotated[
+        Path | None, typer.Option(help="Take the public key from this private key file.")
+    ] = None,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
-    """Register another key for a partner."""
+    """Register another key for a partner (give --public-key or --key-file)."""
+    if key_file is not None:
+        if public_key is not None:
+            raise _fail("give --public-key or --key-file, not both")
+        public_key = SigningKey.load(key_file).public.b64
+    if public_key is None:
+        raise _fail("give --public-key or --key-file")
     body = {"public_key": public_key}
     _call("POST", f"{url.rstrip('/')}/v1/admin/partners/{partner}/keys", _admin_token(token), body)
 
@@ -522,5 +556,69 @@ def key_revoke(
     _call("POST", target, _admin_token(token), {"reason": reason})
 
 
+@admin_app.command("api-key")
+def api_key(
+    partner: Annotated[str, typer.Option(help="Partner id.")],
+    save_api_key: Annotated[
+        Path | None, typer.Option(help="Also write the API key to this file (mode 0600).")
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Issue a new API key for a partner; the old one stops working at once."""
+    target = f"{url.rstrip('/')}/v1/admin/partners/{partner}/api-key"
+    answer = _call("POST", target, _admin_token(token))
+    if save_api_key is not None:
+        if save_api_key.exists():
+            save_api_key.unlink()
+        _write_secret(save_api_key, answer["api_key"].encode("ascii"))
+
+
+@admin_app.command("partners")
+def partners(url: UrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
+    """List every partner: id, name, roles, country, where it was registered."""
+    from rich.table import Table
+
+    base, secret = url.rstrip("/"), _admin_token(token)
+    table = Table("id", "name", "roles", "country", "registered at seq")
+    after: str | None = None
+    while True:
+        params = {"limit": 500} | ({} if after is None else {"after": after})
+        try:
+            response = httpx.get(
+                f"{base}/v1/partners",
+                params=params,
+                headers={"Authorization": f"Bearer {secret}"},
+                timeout=30,
+            )
+        except httpx.HTTPError as exc:
+            raise _fail(f"{base}: {exc}") from exc
+        if response.is_error:
+            raise _fail(f"{response.status_code}: {response.text}")
+        page = response.json()
+        for p in page["partners"]:
+            table.add_row(
+                p["id"],
+                p["name"],
+                ", ".join(p["roles"]),
+                p["country"] or "—",
+                str(p["registered_seq"]),
+            )
+        after = page["next_after"]
+        if after is None:
+            break
+    console.print(table)
+
+
 def main() -> None:
-    app()
+    from pydantic import ValidationError
+
+    try:
+        app()
+    except ValidationError as exc:
+        # A bad setting (GOLDTRAIL_*): one line per setting, not a traceback.
+        for error in exc.errors():
+            where = "_".join(str(part) for part in error["loc"]).upper()
+            name = f"setting GOLDTRAIL_{where}" if where else "settings"
+            errors.print(f"[red]error:[/red] {name}: {error['msg']}", highlight=False)
+        raise SystemExit(2) from None

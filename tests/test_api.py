@@ -236,10 +236,9 @@ def test_authentication_and_roles(ledger: Ledger) -> None:
     )
     assert problem(client.get("/v1/partners", headers=geo.auth), 403)["code"] == "auth.auditor_only"
     assert problem(client.get("/v1/lots", headers=geo.auth), 403)
-    assert [p["id"] for p in client.get("/v1/partners", headers=auditor.auth).json()] == [
-        "kumasi-geo",
-        "sh-audit",
-    ]
+    listed = client.get("/v1/partners", headers=auditor.auth).json()
+    assert [p["id"] for p in listed["partners"]] == ["kumasi-geo", "sh-audit"]
+    assert listed["next_after"] is None
     assert client.get("/v1/lots", headers=auditor.auth).json()["lots"][0]["id"] == "LOT-1"
     assert client.post("/v1/audit/verify", headers=auditor.auth).json()["ok"] is True
     assert problem(client.post("/v1/audit/verify", headers=geo.auth), 403)
@@ -384,3 +383,44 @@ def test_a_key_is_revoked_with_no_body_as_the_openapi_declares(ledger: Ledger) -
     assert admin.status_code == 200, admin.text
     registry = ledger.client.get(f"/v1/partners/{miner.id}").json()["keys"]
     assert all(key["revoked_seq"] is not None for key in registry)
+
+
+def test_partners_page_by_id(ledger: Ledger) -> None:
+    for n in range(5):
+        ledger.partner(f"trader-{n}", "trader")
+    seen: list[str] = []
+    after: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 2} | ({} if after is None else {"after": after})
+        page = ledger.client.get("/v1/partners", params=params, headers=ADMIN).json()
+        assert len(page["partners"]) <= 2
+        seen += [p["id"] for p in page["partners"]]
+        after = page["next_after"]
+        if after is None:
+            break
+    assert seen == [f"trader-{n}" for n in range(5)]
+
+
+def test_a_partner_lists_the_lots_it_holds_and_held(ledger: Ledger) -> None:
+    walked = _walk_one_lot(ledger)
+    geo, mine, truck, _refinery, shop = walked["actors"]
+    deposit(ledger, geo, "GH-OTHER")
+    ledger.post(geo, "GH-OTHER", "circulation", "transferred", {"to": mine.id})
+
+    def lots(actor: Any, held: str) -> list[str]:
+        response = ledger.client.get(
+            "/v1/partners/me/lots", params={"held": held}, headers=actor.auth
+        )
+        assert response.status_code == 200, response.text
+        return [lot["id"] for lot in response.json()["lots"]]
+
+    assert lots(shop, "now") == ["GH-ASR-DEP-01"]
+    assert lots(truck, "now") == []
+    assert lots(truck, "ever") == ["GH-ASR-DEP-01"]
+    assert lots(mine, "now") == ["GH-OTHER"]  # sent to it, not yet received
+    assert lots(geo, "now") == ["GH-OTHER"]  # still its custodian until received
+    assert lots(geo, "ever") == ["GH-ASR-DEP-01", "GH-OTHER"]
+    assert problem(ledger.client.get("/v1/partners/me/lots"), 401)
+    assert problem(
+        ledger.client.get("/v1/partners/me/lots", params={"held": "x"}, headers=geo.auth), 422
+    )

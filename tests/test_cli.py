@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import socket
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from app.cli import app as cli
 from app.ledger.keys import SigningKey
-from tests.support import ADMIN, Ledger, deposit
+from tests.support import ADMIN, ADMIN_TOKEN, Ledger, deposit
 
 runner = CliRunner()
 
@@ -114,3 +121,118 @@ def test_sign_refuses_an_invalid_event(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["sign", str(event_file), "--key", str(key_file), "--prev", "null"])
     assert result.exit_code == 1
     assert "event." in result.output
+
+
+def _goldtrail(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The installed ``goldtrail`` command, as a user runs it."""
+    command = str(Path(sys.executable).with_name("goldtrail"))
+    return subprocess.run(
+        [command, *args], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+
+
+def test_version_and_a_bad_setting_in_one_line(tmp_path: Path) -> None:
+    shown = _goldtrail("--version")
+    assert shown.returncode == 0
+    assert re.fullmatch(r"goldtrail \d+\.\d+\.\d+\S*\n", shown.stdout)
+    env = {**os.environ, "GOLDTRAIL_ADMIN_TOKEN": "short", "GOLDTRAIL_DATA_DIR": str(tmp_path)}
+    bad = _goldtrail("serve", env=env)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "error: setting GOLDTRAIL_ADMIN_TOKEN: String should have at least 32 characters"
+    ]
+    assert "Traceback" not in bad.stderr + bad.stdout
+
+
+def test_serve_prints_the_address_it_serves(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "GOLDTRAIL_DATA_DIR": str(tmp_path), "GOLDTRAIL_DATABASE_URL": ""}
+    command = str(Path(sys.executable).with_name("goldtrail"))
+    process = subprocess.Popen(
+        [command, "serve", "--port", str(port)],
+        env={k: v for k, v in env.items() if k != "GOLDTRAIL_DATABASE_URL"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "serving on" in line:
+                break
+        assert f"serving on http://127.0.0.1:{port}" in "".join(lines)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the server never answered at the address it printed")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_admin_commands_against_a_real_server(server: str, tmp_path: Path) -> None:
+    env = {**os.environ, "GOLDTRAIL_URL": server, "GOLDTRAIL_ADMIN_TOKEN": ADMIN_TOKEN}
+    for name in ("a", "b"):
+        assert _goldtrail("keygen", str(tmp_path / f"{name}.key")).returncode == 0
+    added = _goldtrail(
+        "admin",
+        "partner-add",
+        "--id",
+        "volta-gold",
+        "--name",
+        "Volta Gold Ltd",
+        "--role",
+        "miner",
+        "--country",
+        "GH",
+        "--key-file",
+        str(tmp_path / "a.key"),
+        "--save-api-key",
+        str(tmp_path / "api"),
+        env=env,
+    )
+    assert added.returncode == 0, added.stdout + added.stderr
+    first = (tmp_path / "api").read_text()
+    more = _goldtrail(
+        "admin",
+        "key-add",
+        "--partner",
+        "volta-gold",
+        "--key-file",
+        str(tmp_path / "b.key"),
+        env=env,
+    )
+    assert more.returncode == 0, more.stdout + more.stderr
+    me = httpx.get(f"{server}/v1/partners/volta-gold").json()
+    assert len(me["keys"]) == 2
+    reissued = _goldtrail(
+        "admin",
+        "api-key",
+        "--partner",
+        "volta-gold",
+        "--save-api-key",
+        str(tmp_path / "api"),
+        env=env,
+    )
+    assert reissued.returncode == 0, reissued.stdout + reissued.stderr
+    second = (tmp_path / "api").read_text()
+    assert second != first
+    auth = {"Authorization": f"Bearer {first}"}
+    assert httpx.get(f"{server}/v1/partners/me", headers=auth).status_code == 401
+    auth = {"Authorization": f"Bearer {second}"}
+    assert (
+        httpx.get(f"{server}/v1/partners/me", headers=auth).json()["partner"]["id"] == "volta-gold"
+    )
+    listed = _goldtrail("admin", "partners", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "volta-gold" in listed.stdout
+    assert "Volta Gold Ltd" in listed.stdout

@@ -555,8 +555,26 @@ def partner_by_api_key_hash(conn: Connection, key_hash: str) -> PartnerRow | Non
     return _partner_of(found[0]) if found else None
 
 
-def list_partners(conn: Connection) -> list[PartnerRow]:
-    return [_partner(row) for row in conn.execute(select(partners).order_by(partners.c.id))]
+def list_partners(conn: Connection, *, after: str | None, limit: int) -> list[PartnerRow]:
+    query = select(partners).order_by(partners.c.id).limit(limit)
+    if after is not None:
+        query = query.where(partners.c.id > after)
+    return [_partner(row) for row in conn.execute(query)]
+
+
+def lots_of_partner(
+    conn: Connection, partner_id: str, *, ever: bool, after: str | None, limit: int
+) -> list[LotState]:
+    """Lots the partner holds or is being sent; with ``ever``, also every lot whose chain
+    it signed (it held them, or made them by a transformation)."""
+    condition = (lots.c.custodian == partner_id) | (lots.c.pending_to == partner_id)
+    if ever:
+        signed = select(events.c.lot_id).where(events.c.partner_id == partner_id)
+        condition = condition | lots.c.id.in_(signed)
+    query = select(lots).where(condition).order_by(lots.c.id).limit(limit)
+    if after is not None:
+        query = query.where(lots.c.id > after)
+    return [_lot(row) for row in conn.execute(query)]
 
 
 def key_by_id(conn: Connection, key_id: str) -> KeyRow | None:

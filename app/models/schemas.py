@@ -25,6 +25,7 @@ __all__ = [
     "PartnerCreate",
     "PartnerCreated",
     "PartnerOut",
+    "PartnerPage",
     "Problem",
     "VerifyOut",
 ]
@@ -232,7 +233,12 @@ class TransformedOut(BaseModel):
 
 class LotPage(BaseModel):
     lots: list[LotOut]
-    next_after: str | None
+    next_after: str | None = Field(description="Pass as ?after= for the next page; null at the end")
+
+
+class PartnerPage(BaseModel):
+    partners: list[PartnerOut]
+    next_after: str | None = Field(description="Pass as ?after= for the next page; null at the end")
 
 
 class EventPage(BaseModel):

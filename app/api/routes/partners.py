@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from app.api.deps import ContextDep, PartnerDep, ReaderDep, model_body
 from app.api.routes.admin import KeyId, PartnerId
 from app.db import read_transaction
+from app.ledger.events import LOT_ID, PARTNER_ID
 from app.models import repository
-from app.models.schemas import KeyOut, KeyRevoke, PartnerOut
+from app.models.schemas import KeyOut, KeyRevoke, LotOut, LotPage, PartnerOut, PartnerPage
 from app.services import registry
 from app.services.errors import NotFound
 
@@ -43,10 +44,50 @@ def revoke_own_key(
     )
 
 
-@router.get("", response_model=list[PartnerOut], summary="Every partner (auditors and admin)")
-def list_partners(_: ReaderDep, ctx: ContextDep) -> list[PartnerOut]:
+@router.get(
+    "/me/lots",
+    response_model=LotPage,
+    summary="Lots you hold or are being sent; with held=ever, every lot whose chain you signed",
+)
+def my_lots(
+    partner: PartnerDep,
+    ctx: ContextDep,
+    held: Annotated[
+        Literal["now", "ever"],
+        Query(description="now: held or pending to you; ever: also lots whose chain you signed"),
+    ] = "ever",
+    after: Annotated[
+        str | None, Query(max_length=64, pattern=LOT_ID.pattern, description="last id seen")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> LotPage:
     with read_transaction(ctx.engine) as conn:
-        return [PartnerOut.of(row) for row in repository.list_partners(conn)]
+        rows = repository.lots_of_partner(
+            conn, partner.id, ever=held == "ever", after=after, limit=limit
+        )
+    return LotPage(
+        lots=[LotOut.of(row) for row in rows],
+        next_after=rows[-1].lot if len(rows) == limit else None,
+    )
+
+
+@router.get(
+    "", response_model=PartnerPage, summary="Every partner, paged by id (auditors and admin)"
+)
+def list_partners(
+    _: ReaderDep,
+    ctx: ContextDep,
+    after: Annotated[
+        str | None, Query(max_length=64, pattern=PARTNER_ID.pattern, description="last id seen")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> PartnerPage:
+    with read_transaction(ctx.engine) as conn:
+        rows = repository.list_partners(conn, after=after, limit=limit)
+    return PartnerPage(
+        partners=[PartnerOut.of(row) for row in rows],
+        next_after=rows[-1].id if len(rows) == limit else None,
+    )
 
 
 @router.get(

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
         pattern=r"^did:web:[A-Za-z0-9.%:-]+$",
         description="Issue credentials as this did:web (else a did:key of the service key).",
     )
+    cjk_font: Path | None = Field(
+        default=None,
+        description="A font with Chinese glyphs for the certificate (else Noto Sans CJK).",
+    )
     database_inline: bool = Field(
         default=True,
         description=(

@@ -291,24 +291,44 @@ def test_the_qr_code_decodes_to_the_page_and_the_certificate_reads(
     svg = ledger.client.get(f"/p/{RING}/qr.svg")
     assert svg.headers["content-type"].startswith("image/svg+xml")
     assert svg.text.startswith("<svg")
-    pdf = ledger.client.get(f"/p/{RING}/certificate.pdf")
-    assert pdf.headers["content-type"] == "application/pdf"
-    (tmp_path / "certificate.pdf").write_bytes(pdf.content)
-    text = subprocess.run(
-        ["pdftotext", "-layout", str(tmp_path / "certificate.pdf"), "-"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    for language in ("zh", "en"):
+        pdf = ledger.client.get(f"/p/{RING}/certificate.pdf", params={"lang": language})
+        assert pdf.headers["content-type"] == "application/pdf"
+        path = tmp_path / f"certificate-{language}.pdf"
+        path.write_bytes(pdf.content)
+        text = subprocess.run(
+            ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+        ).stdout
+        (tmp_path / f"certificate-{language}.txt").write_text(text)
+        _check_certificate_text(text, language)
+        pages = subprocess.run(
+            ["pdfinfo", str(path)], capture_output=True, text=True, check=True
+        ).stdout
+        assert re.search(r"^Pages:\s+1$", pages, re.MULTILINE)
+        fonts = subprocess.run(
+            ["pdffonts", str(path)], capture_output=True, text=True, check=True
+        ).stdout
+        assert "NotoSansCJK" in fonts
+        assert re.search(r"NotoSansCJK\S*\s+CID Type 0C\S*\s+\S+\s+yes", fonts), fonts  # embedded
+
+
+def _check_certificate_text(text: str, language: str) -> None:
+    """The ring's certificate, in both languages, with the figures the page shows."""
     assert RING in text
-    assert "Green grade" in text
-    assert re.search(r"^\s*B\s*$", text, re.MULTILINE)  # the grade, on its own
+    for words in ("绿色黄金证书", "Green Gold Certificate", "绿色等级", "Green grade"):
+        assert words in text
+    assert re.search(r"^\s*B\b", text, re.MULTILINE)  # the grade, first on its line
     assert "3004.7" in text
+    assert "None" not in text
+    assert "?" not in text.replace("?lang", "")
+    # Shares as percentages, countries and partners by name, in both languages.
+    assert re.search(r"加纳 \d+(\.\d)? %", text), text
+    assert re.search(r"Ghana \d+(\.\d)? %", text), text
+    assert "Hongkou Heritage" in text or "Heritage Jewellers" in text
+    assert "hk-heritage" not in text.split("goldtrail.example/log")[0]
     assert "goldtrail.example/log" in text  # the checkpoint it was proven against
-    pages = subprocess.run(
-        ["pdfinfo", str(tmp_path / "certificate.pdf")], capture_output=True, text=True, check=True
-    ).stdout
-    assert re.search(r"^Pages:\s+1$", pages, re.MULTILINE)
+    first = text.index("绿色黄金证书") < text.index("Green Gold Certificate")
+    assert first == (language == "zh")
 
 
 def test_unknown_lots_and_languages(ledger: Ledger, journey: NoteVerifier) -> None:

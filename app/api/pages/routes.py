@@ -7,6 +7,7 @@ that it belongs on the thread pool, never on the event loop.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path as FilePath
 from typing import Annotated
@@ -18,13 +19,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from app.api.deps import ContextDep
-from app.api.pages.documents import certificate_pdf, qr_png, qr_svg
+from app.api.pages.documents import FontMissing, certificate_pdf, cjk_font, qr_png, qr_svg
 from app.api.pages.i18n import choose, words
 from app.api.pages.view import card_of
 from app.api.routes.lots import LotId
 from app.services import passport
 from app.services.context import LedgerContext
-from app.services.errors import Inconsistent, NotFound
+from app.services.errors import Inconsistent, NotFound, NotYet
 
 router = APIRouter(prefix="/p", tags=["pages"])
 static_router = APIRouter(prefix="/static", tags=["pages"])
@@ -106,14 +107,44 @@ def qr_code_png(lot_id: LotId, ctx: ContextDep) -> Response:
     return Response(qr_png(page_url(ctx, lot_id)), media_type="image/png")
 
 
-@router.get("/{lot_id}/certificate.pdf", summary="A printable certificate with the QR code")
-def certificate(lot_id: LotId, ctx: ContextDep) -> Response:
+_CERTIFICATES: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
+_CERTIFICATES_KEPT = 64
+
+
+@router.get(
+    "/{lot_id}/certificate.pdf",
+    summary="A printable certificate in Chinese and English, with the QR code",
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+def certificate(
+    lot_id: LotId,
+    ctx: ContextDep,
+    lang: Annotated[
+        str | None, Query(pattern="^(zh|en)$", description="The language printed first")
+    ] = None,
+    accept_language: Annotated[str | None, Header()] = None,
+) -> Response:
+    language = choose(accept_language, lang)
     built = passport.build(ctx, lot_id)
-    pdf = certificate_pdf(built.doc, url=page_url(ctx, lot_id), digest=built.digest)
+    url = page_url(ctx, lot_id)
+    key = (built.digest, language, url)
+    pdf = _CERTIFICATES.get(key)
+    if pdf is None:
+        try:
+            font = cjk_font(ctx.settings.cjk_font)
+        except FontMissing as exc:
+            raise NotYet("certificate.no_font", str(exc)) from exc
+        pdf = certificate_pdf(built.doc, url=url, digest=built.digest, language=language, font=font)
+        _CERTIFICATES[key] = pdf
+        while len(_CERTIFICATES) > _CERTIFICATES_KEPT:
+            _CERTIFICATES.popitem(last=False)
     return Response(
         pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="certificate-{lot_id}.pdf"'},
+        headers={
+            "Content-Disposition": f'inline; filename="certificate-{lot_id}.pdf"',
+            "Content-Language": "zh-Hans, en",
+        },
     )
 
 

@@ -13,7 +13,9 @@ from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
 from app import __version__
+from app.api import docs
 from app.api.limits import BodySizeLimit
+from app.api.openapi import install_openapi
 from app.api.pages import routes as pages
 from app.api.problems import install_problem_handlers
 from app.api.routes import (
@@ -95,8 +97,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Green ID cards for gold: a signed, hash-chained custody ledger.",
         lifespan=lifespan,
+        docs_url=None,  # served from local files by app.api.docs
+        redoc_url=None,
     )
     install_problem_handlers(app)
+    install_openapi(app)
     for module in (
         health,
         admin,
@@ -111,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(pages.static_router)
+    app.include_router(docs.router)
     app.add_middleware(BodySizeLimit, limit_for=settings.body_limit)
     app.add_middleware(SecurityHeaders, body_timeout=settings.body_timeout_seconds)
     # Passports and exports are large, repetitive JSON: about a fifth of the size gzipped.

@@ -325,7 +325,7 @@ def _check_certificate_text(text: str, language: str) -> None:
     assert re.search(r"加纳 \d+(\.\d)? %", text), text
     assert re.search(r"Ghana \d+(\.\d)? %", text), text
     assert "Hongkou Heritage" in text or "Heritage Jewellers" in text
-    assert "hk-heritage" not in text.split("goldtrail.example/log")[0]
+    assert "hk-heritage" not in text.split("goldtrail.example/log", maxsplit=1)[0]
     assert "goldtrail.example/log" in text  # the checkpoint it was proven against
     first = text.index("绿色黄金证书") < text.index("Green Gold Certificate")
     assert first == (language == "zh")

@@ -201,3 +201,39 @@ def test_the_pages_allow_nothing_from_elsewhere_and_cannot_be_framed(journey: st
         assert module.headers["content-type"].startswith("text/javascript")
         api = client.get(f"/v1/lots/{RING}")
         assert "frame-ancestors 'none'" in api.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize(("path", "ready"), [("/docs", ".opblock"), ("/redoc", "[role=menuitem]")])
+def test_the_api_docs_render_without_internet(
+    browser: Browser, server: str, path: str, ready: str
+) -> None:
+    """Swagger UI and ReDoc load every file from this server: any request elsewhere is cut."""
+    page = browser.new_page(viewport=DESKTOP)
+    elsewhere: list[str] = []
+
+    def only_here(route: Route) -> None:
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_here)
+    blocked: list[str] = []
+    # ReDoc's "powered by" logo points to its CDN; the policy blocks that image, nothing more.
+    page.on(
+        "console",
+        lambda m: (
+            blocked.append(m.text)
+            if "Content Security" in m.text and "Loading the image" not in m.text
+            else None
+        ),
+    )
+    page.goto(f"{server}{path}")
+    page.wait_for_selector(ready, timeout=30_000)
+    text = page.locator("body").inner_text()
+    assert "/v1/batch" in text
+    assert "/v1/lots/{lot_id}/events" in text
+    assert elsewhere == []
+    assert blocked == [], blocked
+    page.close()

@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
 from app.api.limits import ENTRY_LIMITS
@@ -137,7 +138,16 @@ def _partner_by_api_key(ctx: LedgerContext, token: str) -> PartnerRow | None:
         return repository.partner_by_api_key_hash(conn, hash_api_key(token))
 
 
-async def get_caller(request: Request, ctx: ContextDep) -> Caller:
+# Declares the bearer scheme in the OpenAPI document for every route that asks who calls;
+# the header itself is read by _bearer, which answers problems in our own shape.
+bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearer")
+
+
+async def get_caller(
+    request: Request,
+    ctx: ContextDep,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None,
+) -> Caller:
     token = _bearer(request)
     if token is None:
         return Caller()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -182,7 +184,28 @@ def describe(exc: BaseException) -> Problem:
 
 
 async def _handle(request: Request, exc: Exception) -> JSONResponse:
-    return describe(exc).response(request)
+    problem = describe(exc)
+    if problem.status == 405:
+        # Starlette names only the methods of the first route matching the path; a path
+        # served by two routes (GET and POST /v1/lots/{lot}/events) allows both.
+        problem = replace(problem, headers={"Allow": ", ".join(_allowed_methods(request))})
+    return problem.response(request)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    paths: dict[str, Any] = request.app.openapi().get("paths", {})
+    allowed = {
+        method.upper()
+        for template, operations in paths.items()
+        if _template(template).fullmatch(request.url.path)
+        for method in operations
+    }
+    return sorted(allowed | ({"HEAD"} if "GET" in allowed else set()))
+
+
+@lru_cache(maxsize=256)
+def _template(path: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)))
 
 
 def install_problem_handlers(app: FastAPI) -> None:

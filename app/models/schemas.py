@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from app.domain.rules import LotState
 from app.domain.vocabulary import ROLES
@@ -84,9 +84,18 @@ class PartnerCreate(BaseModel):
     )
     id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
     name: DisplayText
-    roles: list[Role] = Field(min_length=1, max_length=9)
+    roles: list[Role] = Field(min_length=1, max_length=9, json_schema_extra={"uniqueItems": True})
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
-    public_keys: list[PublicKeyB64] = Field(default_factory=list, max_length=16)
+    public_keys: list[PublicKeyB64] = Field(
+        default_factory=list, max_length=16, json_schema_extra={"uniqueItems": True}
+    )
+
+    @field_validator("roles", "public_keys")
+    @classmethod
+    def _distinct(cls, values: list[str]) -> list[str]:
+        if len(set(values)) != len(values):
+            raise ValueError("lists the same item twice")
+        return values
 
 
 class KeyCreate(BaseModel):

@@ -73,6 +73,12 @@ def prepare_items(
     for index, item in enumerate(items):
         try:
             checked.append(_check(ctx, partner, item, index))
+        except FieldError as exc:
+            # A malformed item makes a malformed request: refused whole, nothing written,
+            # so that a client's bug is never half applied. Well-formed items that the
+            # signature, the keys or the rules refuse are answered one by one.
+            where = exc.field if exc.field.startswith("items[") else f"items[{index}].{exc.field}"
+            raise FieldError(where, exc.reason) from exc
         except LedgerError as exc:
             checked.append(exc)
     shares = ctx.crypto_threads if len(checked) >= 16 else 1

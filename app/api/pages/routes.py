@@ -10,7 +10,7 @@ import json
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path as FilePath
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from fastapi import Path as FastApiPath
@@ -64,7 +64,12 @@ def _not_found(language: str) -> HTMLResponse:
     return HTMLResponse(html, status_code=404)
 
 
-@router.get("/{lot_id}", response_class=HTMLResponse, summary="The lot's green ID card")
+@router.get(
+    "/{lot_id}",
+    response_class=HTMLResponse,
+    summary="The lot's green ID card",
+    responses={404: {"description": "No such lot: a page saying so", "content": {"text/html": {}}}},
+)
 def page(
     lot_id: LotId,
     ctx: ContextDep,
@@ -95,13 +100,27 @@ def page(
     return HTMLResponse(html, headers={"Content-Language": "zh-Hans" if language == "zh" else "en"})
 
 
-@router.get("/{lot_id}/qr.svg", summary="QR code of the page's address (SVG)")
+def _binary(media_type: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+@router.get(
+    "/{lot_id}/qr.svg",
+    summary="QR code of the page's address (SVG)",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}}},
+)
 def qr_code_svg(lot_id: LotId, ctx: ContextDep) -> Response:
     passport.require_lot(ctx, lot_id)
     return Response(qr_svg(page_url(ctx, lot_id)), media_type="image/svg+xml")
 
 
-@router.get("/{lot_id}/qr.png", summary="QR code of the page's address (PNG)")
+@router.get(
+    "/{lot_id}/qr.png",
+    summary="QR code of the page's address (PNG)",
+    response_class=Response,
+    responses=_binary("image/png"),
+)
 def qr_code_png(lot_id: LotId, ctx: ContextDep) -> Response:
     passport.require_lot(ctx, lot_id)
     return Response(qr_png(page_url(ctx, lot_id)), media_type="image/png")
@@ -114,7 +133,8 @@ _CERTIFICATES_KEPT = 64
 @router.get(
     "/{lot_id}/certificate.pdf",
     summary="A printable certificate in Chinese and English, with the QR code",
-    responses={200: {"content": {"application/pdf": {}}}},
+    response_class=Response,
+    responses=_binary("application/pdf"),
 )
 def certificate(
     lot_id: LotId,
@@ -151,7 +171,15 @@ def certificate(
 @static_router.get(
     "/{name}",
     summary="The pages' script modules and stylesheet (goldtrail-verify.mjs verifies passports)",
-    responses={200: {"content": {"text/javascript": {}, "text/css": {}}}},
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "text/javascript": {"schema": {"type": "string"}},
+                "text/css": {"schema": {"type": "string"}},
+            }
+        }
+    },
 )
 def static_file(name: Annotated[str, FastApiPath(pattern=r"^[a-z0-9-]+\.(mjs|css)$")]) -> Response:
     body = _static(name)

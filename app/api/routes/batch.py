@@ -10,13 +10,54 @@ from fastapi.responses import JSONResponse
 
 from app.api import answers
 from app.api.deps import arrival, in_database, json_body, partner_of
+from app.api.examples import BATCH_EXAMPLE
 from app.api.limits import BATCH_LIMITS, MAX_BATCH_ITEMS
+from app.api.openapi import BEARER
 from app.api.problems import describe
+from app.api.routes.lots import ENVELOPE_SCHEMA as EVENT_ENVELOPE
+from app.api.routes.transformations import ENVELOPE_SCHEMA as TRANSFORMATION_ENVELOPE
 from app.services import batches
 from app.services.context import LedgerContext
 from app.services.ingest import Accepted, Submission, Transformed
 
 router = APIRouter(prefix="/v1/batch", tags=["ingest"])
+
+BATCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["items"],
+    "additionalProperties": False,
+    "properties": {
+        "items": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_BATCH_ITEMS,
+            "items": {"oneOf": [EVENT_ENVELOPE, TRANSFORMATION_ENVELOPE]},
+        }
+    },
+}
+_RESULT = {
+    "type": "object",
+    "required": ["index", "status"],
+    "properties": {
+        "index": {"type": "integer", "description": "The item's position in the request"},
+        "status": {"type": "integer", "description": "201 appended, 200 a repeat, else 4xx"},
+        "kind": {"enum": ["event", "transformation"]},
+        "problem": {"$ref": "#/components/schemas/Problem"},
+    },
+    "additionalProperties": True,
+    "description": "An accepted item carries what POST /v1/lots/{lot}/events or "
+    "POST /v1/transformations answers; a refused one its problem",
+}
+BATCH_ANSWER: dict[str, Any] = {
+    "type": "object",
+    "required": ["accepted", "repeated", "refused", "results"],
+    "properties": {
+        "accepted": {"type": "integer"},
+        "repeated": {"type": "integer"},
+        "refused": {"type": "integer"},
+        "results": {"type": "array", "items": _RESULT},
+    },
+}
 
 
 def _result(index: int, answer: batches.Answer) -> dict[str, Any]:
@@ -41,9 +82,19 @@ def _result(index: int, answer: batches.Answer) -> dict[str, Any]:
         "Each item is an event envelope or a transformation envelope, answered in order with "
         "its own status: 201 appended, 200 already accepted, or a 4xx with its problem. Items "
         "are appended contiguously and in order, so an item may extend a chain an earlier item "
-        "moved; an item that is refused refuses only itself (an item that depended on it is "
-        "refused in turn). The request answers 200 once every accepted item is committed."
+        "moved; a well-formed item that its signature, keys or the rules refuse refuses only "
+        "itself (an item that depended on it is refused in turn). A malformed item (a missing "
+        "or invalid member) makes the whole request malformed: 422 naming `items[i].field`, "
+        "nothing written. The request answers 200 once every accepted item is committed."
     ),
+    responses={200: {"content": {"application/json": {"schema": BATCH_ANSWER}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": BATCH_SCHEMA, "example": BATCH_EXAMPLE}},
+        },
+        "security": BEARER,
+    },
 )
 async def post_batch(request: Request) -> JSONResponse:
     # No dependencies here, as for the single ingest routes.

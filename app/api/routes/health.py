@@ -19,7 +19,11 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database answers, is migrated, and the signing key is loaded")
+@router.get(
+    "/readyz",
+    summary="The database answers, is migrated, and the signing key is loaded",
+    responses={503: {"description": "Not ready: `checks` says what is missing"}},
+)
 def readyz(ctx: ContextDep) -> Any:
     checks: dict[str, str] = {}
     try:

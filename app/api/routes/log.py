@@ -19,8 +19,11 @@ Size = Annotated[int, Query(ge=1, le=MAX_INDEX, description="A tree size")]
 NOTE: dict[str, Any] = {"content": {"text/plain": {}}}
 
 
-class BadRange(ServiceError):
-    status = 422
+class NoSuchProof(ServiceError):
+    """The request names a proof that cannot exist (a leaf outside the tree, a tree that
+    shrinks): 404, like a proof beyond the tree."""
+
+    status = 404
 
 
 @router.get(
@@ -58,21 +61,35 @@ def entry(ctx: ContextDep, index: Annotated[int, Path(ge=0, le=MAX_INDEX)]) -> d
     return log.entry(ctx, index)
 
 
-@router.get("/proof/inclusion", summary="RFC 9162 inclusion proof of a leaf in a tree size")
+@router.get(
+    "/proof/inclusion",
+    summary="RFC 9162 inclusion proof of a leaf in a tree size",
+    description="404 `log.no_proof` if `index` is not below `size` (no such leaf in that tree), "
+    "404 `log.beyond_tree` if `size` is beyond the tree.",
+)
 def inclusion(ctx: ContextDep, index: Index, size: Size) -> dict[str, Any]:
     if index >= size:
-        raise BadRange("log.bad_range", f"index {index} is not below size {size}", field="index")
+        raise NoSuchProof(
+            "log.no_proof", f"index {index} is not below size {size}: no such leaf", field="index"
+        )
     return log.inclusion(ctx, index=index, size=size)
 
 
-@router.get("/proof/consistency", summary="RFC 9162 consistency proof between two tree sizes")
+@router.get(
+    "/proof/consistency",
+    summary="RFC 9162 consistency proof between two tree sizes",
+    description="404 `log.no_proof` if `from` is larger than `to` (a log never shrinks), "
+    "404 `log.beyond_tree` if `to` is beyond the tree.",
+)
 def consistency(
     ctx: ContextDep,
     old: Annotated[int, Query(alias="from", ge=1, le=MAX_INDEX)],
     new: Annotated[int, Query(alias="to", ge=1, le=MAX_INDEX)],
 ) -> dict[str, Any]:
     if old > new:
-        raise BadRange("log.bad_range", f"from {old} is larger than to {new}", field="from")
+        raise NoSuchProof(
+            "log.no_proof", f"from {old} is larger than to {new}: a log never shrinks", field="from"
+        )
     return log.consistency(ctx, old=old, new=new)
 
 

@@ -17,7 +17,10 @@ from app.api.deps import (
     json_body,
     partner_of,
 )
+from app.api.examples import EVENT_EXAMPLE
+from app.api.openapi import BEARER
 from app.db import read_transaction
+from app.ledger.events import LOT_ID, PARTNER_ID
 from app.models import repository
 from app.models.schemas import AcceptedOut, EntryOut, EventPage, LotOut, LotPage, VerifyOut
 from app.services import chains, events, genealogy, log, passport
@@ -36,6 +39,7 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
     "properties": {
         "signature": {
             "type": "string",
+            "pattern": "^[A-Za-z0-9+/]{85}[AQgw]==$",
             "description": "Ed25519 signature over the event's RFC 8785 bytes, base64",
         },
         "event": {
@@ -55,8 +59,8 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 "type": {"const": "goldtrail.event.v1"},
-                "lot": {"type": "string"},
-                "partner": {"type": "string"},
+                "lot": {"type": "string", "pattern": LOT_ID.pattern},
+                "partner": {"type": "string", "pattern": PARTNER_ID.pattern},
                 "key": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
                 "stage": {"enum": ["exploration", "mining", "smelting", "circulation", "sale"]},
                 "action": {"type": "string"},
@@ -78,8 +82,9 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": ENVELOPE_SCHEMA}},
-        }
+            "content": {"application/json": {"schema": ENVELOPE_SCHEMA, "example": EVENT_EXAMPLE}},
+        },
+        "security": BEARER,
     },
 )
 async def post_event(lot_id: LotId, request: Request) -> JSONResponse:

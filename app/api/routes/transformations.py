@@ -10,7 +10,10 @@ from fastapi.responses import JSONResponse
 
 from app.api.answers import transformed
 from app.api.deps import arrival, in_database, json_body, partner_of
+from app.api.examples import TRANSFORMATION_EXAMPLE
 from app.api.limits import TRANSFORMATION_LIMITS
+from app.api.openapi import BEARER
+from app.ledger.events import LOT_ID, PARTNER_ID
 from app.ledger.transformations import TRANSFORMATION_ACTIONS, TRANSFORMATION_TYPE
 from app.models.schemas import TransformedOut
 from app.services import transformations
@@ -27,6 +30,7 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
     "properties": {
         "signature": {
             "type": "string",
+            "pattern": "^[A-Za-z0-9+/]{85}[AQgw]==$",
             "description": "Ed25519 signature over the transformation's RFC 8785 bytes, base64",
         },
         "transformation": {
@@ -46,7 +50,7 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 "type": {"const": TRANSFORMATION_TYPE},
-                "partner": {"type": "string"},
+                "partner": {"type": "string", "pattern": PARTNER_ID.pattern},
                 "key": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
                 "stage": {"enum": ["mining", "smelting", "circulation"]},
                 "action": {"enum": list(TRANSFORMATION_ACTIONS)},
@@ -58,7 +62,7 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
                         "required": ["lot", "prev"],
                         "additionalProperties": False,
                         "properties": {
-                            "lot": {"type": "string"},
+                            "lot": {"type": "string", "pattern": LOT_ID.pattern},
                             "prev": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                             "fine_g": _QUANTITY,
                         },
@@ -72,7 +76,7 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
                         "required": ["lot", "form", "mass_g", "fineness"],
                         "additionalProperties": False,
                         "properties": {
-                            "lot": {"type": "string"},
+                            "lot": {"type": "string", "pattern": LOT_ID.pattern},
                             "form": {"type": "string"},
                             "mass_g": _QUANTITY,
                             "fineness": {**_QUANTITY, "maximum": 1000},
@@ -95,8 +99,11 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": ENVELOPE_SCHEMA}},
-        }
+            "content": {
+                "application/json": {"schema": ENVELOPE_SCHEMA, "example": TRANSFORMATION_EXAMPLE}
+            },
+        },
+        "security": BEARER,
     },
 )
 async def post_transformation(request: Request) -> Any:

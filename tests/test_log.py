@@ -196,7 +196,7 @@ def test_checkpoint_text_verifies_with_the_cli(
 @pytest.mark.parametrize(
     ("path", "status", "field"),
     [
-        ("/v1/log/proof/inclusion?index=5&size=5", 422, "index"),
+        ("/v1/log/proof/inclusion?index=5&size=5", 404, "index"),
         ("/v1/log/proof/inclusion?index=0&size=0", 422, "query.size"),
         ("/v1/log/proof/inclusion?index=-1&size=3", 422, "query.index"),
         ("/v1/log/proof/inclusion?index=a&size=3", 422, "query.index"),
@@ -204,7 +204,7 @@ def test_checkpoint_text_verifies_with_the_cli(
         ("/v1/log/proof/inclusion?index=0&size=99999999999999999999999", 422, "query.size"),
         ("/v1/log/proof/inclusion?index=0&size=13", 404, "size"),
         ("/v1/log/proof/inclusion?size=3", 422, "query.index"),
-        ("/v1/log/proof/consistency?from=5&to=3", 422, "from"),
+        ("/v1/log/proof/consistency?from=5&to=3", 404, "from"),
         ("/v1/log/proof/consistency?from=0&to=3", 422, "query.from"),
         ("/v1/log/proof/consistency?from=3&to=4000", 404, "to"),
         ("/v1/log/entries/12", 404, "index"),

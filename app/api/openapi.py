@@ -33,9 +33,9 @@ _AUTH = {
     "403": "The caller may not do this (`auth.admin_only`, `auth.partner_only`, ...)",
 }
 _WRITE = {
-    "408": "The request body arrived too slowly (`request.timeout`)",
+    "408": "The request body arrived too slowly (`body.timeout`)",
     "409": "Conflicts with the ledger: a stale head, a closed lot, an existing id (`code`)",
-    "413": "The body is larger than the route accepts (`request.too_large`)",
+    "413": "The body is larger than the route accepts (`body.too_large`)",
     "415": "The body is not declared `application/json` (`request.media_type`)",
 }
 

@@ -167,7 +167,7 @@ def credential(ctx: LedgerContext, passport: Passport) -> dict[str, Any]:
             "summary": doc["summary"],
             "metrics": doc["metrics"],
             "passport": {
-                "format": PASSPORT_FORMAT,
+                "format": doc["format"],
                 "digestSHA256": passport.digest,
                 "url": f"{base}/v1/lots/{doc['lot']}/passport",
             },

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -113,56 +114,85 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture
-def server(settings: Settings, tmp_path: Path) -> Iterator[str]:
-    """A real uvicorn with several workers on this test's database."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "GOLDTRAIL_ENVIRONMENT": "test",
-        "GOLDTRAIL_DATA_DIR": str(settings.data_dir),
-        "GOLDTRAIL_DATABASE_URL": settings.database_url,
-        "GOLDTRAIL_ADMIN_TOKEN": ADMIN_TOKEN,
-        "GOLDTRAIL_CHECKPOINT_INTERVAL_SECONDS": "0",
-    }
-    log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(SERVER_WORKERS),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
+class ServerProcess:
+    """A real uvicorn with several workers on a test database, in its own process group,
+    so that a test can kill -9 all of it and start it again on the same database."""
+
+    def __init__(self, settings: Settings, log_path: Path, workers: int = SERVER_WORKERS) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.workers = workers
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        env = {
+            **os.environ,
+            "GOLDTRAIL_ENVIRONMENT": "test",
+            "GOLDTRAIL_DATA_DIR": str(self.settings.data_dir),
+            "GOLDTRAIL_DATABASE_URL": self.settings.database_url,
+            "GOLDTRAIL_ADMIN_TOKEN": ADMIN_TOKEN,
+            "GOLDTRAIL_CHECKPOINT_INTERVAL_SECONDS": "0",
+        }
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "app.main:create_app",
+                    "--factory",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(self.workers),
+                    "--log-level",
+                    "warning",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self.url
             except httpx.TransportError:
                 pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((tmp_path / "server.log").read_text())
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(self.log_path.read_text())
             time.sleep(0.1)
-        yield url
+
+    def kill(self) -> None:
+        """SIGKILL the master and every worker at once: no shutdown, no flush."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=15)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+
+
+@pytest.fixture
+def server_process(settings: Settings, tmp_path: Path) -> Iterator[ServerProcess]:
+    running = ServerProcess(settings, tmp_path / "server.log")
+    try:
+        yield running
     finally:
-        process.terminate()
-        process.wait(timeout=15)
-        log.close()
+        running.stop()
+
+
+@pytest.fixture
+def server(server_process: ServerProcess) -> str:
+    """A real uvicorn with several workers on this test's database."""
+    return server_process.start()
 
 
 @pytest.fixture

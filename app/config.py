@@ -9,7 +9,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["EXAMPLE_LOG_ORIGIN", "Settings"]
+
+EXAMPLE_LOG_ORIGIN = "goldtrail.example/log"
 
 
 class Settings(BaseSettings):
@@ -35,7 +37,7 @@ class Settings(BaseSettings):
     assay_tolerance: Decimal = Field(default=Decimal("0.001"), ge=0, le=Decimal("0.05"))
     threads: int = Field(default=8, ge=1, le=64)
     log_origin: str = Field(
-        default="goldtrail.example/log",
+        default=EXAMPLE_LOG_ORIGIN,
         pattern=r"^[^\s+]+$",
         description="The transparency log's origin line and checkpoint key name.",
     )
@@ -69,6 +71,8 @@ class Settings(BaseSettings):
                 "in production set GOLDTRAIL_ADMIN_TOKEN or GOLDTRAIL_ADMIN_TOKEN_FILE; "
                 "no admin token is generated"
             )
+        if self.environment == "production":
+            self._production_rules()
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'goldtrail.db'}"
         if self.service_key_file is None:
@@ -76,6 +80,21 @@ class Settings(BaseSettings):
         if self.admin_token_file is None:
             self.admin_token_file = self.data_dir / "admin.token"
         return self
+
+    def _production_rules(self) -> None:
+        """A production log must be named for its operator, and its QR codes must reach it:
+        the defaults are for a laptop and would be signed into every checkpoint and card."""
+        given = self.model_fields_set
+        if self.log_origin == EXAMPLE_LOG_ORIGIN:
+            raise ValueError(
+                "in production set GOLDTRAIL_LOG_ORIGIN to your log's name (e.g. "
+                "gold.example.org/log); the example origin would be signed into every checkpoint"
+            )
+        if "public_base_url" not in given or "127.0.0.1" in self.public_base_url:
+            raise ValueError(
+                "in production set GOLDTRAIL_PUBLIC_BASE_URL to the address buyers reach "
+                "(QR codes and certificates point there)"
+            )
 
     def body_limit(self, path: str) -> int:
         """The largest body a route takes (transformations and batches carry more)."""

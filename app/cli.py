@@ -98,6 +98,7 @@ def serve(
         console.print(f"admin token: in [bold]{settings.admin_token_path}[/bold]")
     upgrade(settings.database_url)
     console.print(f"database: {settings.database_url} (migrated)")
+    _prepare_metrics_directory(settings.data_dir)
     shown = f"[{host}]" if ":" in host else host
     console.print(
         f"serving on [bold]http://{shown}:{port}[/bold] ({workers} worker(s); Ctrl-C stops)"
@@ -109,7 +110,18 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
+        access_log=False,  # each request is logged once, as JSON, by the app
     )
+
+
+def _prepare_metrics_directory(data_dir: Path) -> None:
+    """Prometheus's multi-process mode: every worker writes its samples under one empty
+    directory, named before any worker starts (PROMETHEUS_MULTIPROC_DIR)."""
+    folder = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or data_dir / "prometheus")
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 @db_app.command("upgrade")

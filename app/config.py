@@ -56,6 +56,10 @@ class Settings(BaseSettings):
         default=None,
         description="A font with Chinese glyphs for the certificate (else Noto Sans CJK).",
     )
+    log_format: Literal["json", "text"] | None = Field(
+        default=None,
+        description="json: one JSON object per line (the default); text in development.",
+    )
     database_inline: bool = Field(
         default=True,
         description=(
@@ -95,6 +99,12 @@ class Settings(BaseSettings):
                 "in production set GOLDTRAIL_PUBLIC_BASE_URL to the address buyers reach "
                 "(QR codes and certificates point there)"
             )
+
+    @property
+    def log_style(self) -> Literal["json", "text"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "text" if self.environment == "development" else "json"
 
     def body_limit(self, path: str) -> int:
         """The largest body a route takes (transformations and batches carry more)."""

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
 from app import __version__
-from app.api import docs
+from app.api import docs, telemetry
 from app.api.limits import BodySizeLimit
 from app.api.openapi import install_openapi
 from app.api.pages import routes as pages
@@ -30,12 +30,14 @@ from app.api.routes import (
 )
 from app.api.routes import log as log_routes
 from app.api.security import SecurityHeaders
+from app.api.telemetry import RequestTelemetry
 from app.config import Settings
 from app.db import WalCheckpointer, make_engine
 from app.keystore import load_or_create_secrets
 from app.migrate import is_at_head
 from app.services.context import LedgerContext
 from app.services.sequencer import Sequencer
+from app.telemetry import configure_logging
 
 __all__ = ["create_app"]
 
@@ -62,6 +64,7 @@ async def _issue_checkpoints(ctx: LedgerContext, sequencer: Sequencer) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API. The database must already be migrated (``goldtrail db upgrade``)."""
     settings = settings or Settings()
+    configure_logging(settings.log_style)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -117,8 +120,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(pages.static_router)
     app.include_router(docs.router)
+    app.include_router(telemetry.router)
     app.add_middleware(BodySizeLimit, limit_for=settings.body_limit)
     app.add_middleware(SecurityHeaders, body_timeout=settings.body_timeout_seconds)
     # Passports and exports are large, repetitive JSON: about a fifth of the size gzipped.
     app.add_middleware(GZipMiddleware, minimum_size=4096)
+    app.add_middleware(RequestTelemetry)  # outermost: sees every answer, 413 and 408 too
     return app

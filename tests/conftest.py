@@ -124,6 +124,7 @@ class ServerProcess:
         self.workers = workers
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.metrics_dir = log_path.parent / "prometheus"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> str:
@@ -134,7 +135,9 @@ class ServerProcess:
             "GOLDTRAIL_DATABASE_URL": self.settings.database_url,
             "GOLDTRAIL_ADMIN_TOKEN": ADMIN_TOKEN,
             "GOLDTRAIL_CHECKPOINT_INTERVAL_SECONDS": "0",
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
         }
+        self.metrics_dir.mkdir(exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [

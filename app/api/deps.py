@@ -155,6 +155,7 @@ async def get_caller(
         partner = await in_database(ctx, partial(_partner_by_api_key, ctx, token))
         if partner is None:
             raise Unauthorized("auth.invalid", "unknown API key", field="authorization")
+        request.state.partner_id = partner.id  # for the request's log line
         return Caller(partner=partner)
     admin_token: str = request.app.state.admin_token
     if secrets.compare_digest(token.encode(), admin_token.encode()):

@@ -332,6 +332,10 @@ class Integrated:
     outcomes: list[Outcome]
     tree: CompactRange
     """The tree after the batch: for ``committed`` once the transaction has committed."""
+    appended: list[LedgerEntry] = field(default_factory=list)
+    """Every entry the batch appended, summaries and registry records included."""
+    checkpoint_size: int | None = None
+    """The size of the checkpoint signed in the same transaction, if one was."""
 
     def committed(self, ctx: LedgerContext) -> list[Outcome]:
         """Remember the tree for the next batch (the transaction committed); the outcomes."""
@@ -350,9 +354,15 @@ def integrate(
     """
     book, appender = _book(conn, ctx, submissions)
     outcomes = [_one(book, appender, ctx, sub) for sub in submissions]
+    signed = None
     if appender.appended:
         appender.flush()
-        log.checkpoint_if_due(
+        signed = log.checkpoint_if_due(
             conn, ctx, size=appender.size, root=appender.checkpoint_root, now=appender.now
         )
-    return Integrated(outcomes, appender.tree)
+    return Integrated(
+        outcomes,
+        appender.tree,
+        list(appender.appended),
+        None if signed is None else signed.size,
+    )

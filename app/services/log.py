@@ -87,6 +87,11 @@ def _sign(
     checkpoint = CheckpointRow(size=size, root=root, note=note, issued_at=format_time(now))
     repository.append_checkpoint(conn, checkpoint)
     ctx.memory.checkpoint_at = now
+    log.info(
+        "signed checkpoint of size %d",
+        size,
+        extra={"event": "checkpoint", "size": size, "root": _b64(root)},
+    )
     return checkpoint
 
 

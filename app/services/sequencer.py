@@ -22,10 +22,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from app.db import SequencerConnection, write_transaction
@@ -33,6 +33,7 @@ from app.services import ingest
 from app.services import log as log_service
 from app.services.context import LedgerContext
 from app.services.ingest import Outcome, Submission
+from app.telemetry import APPEND_BATCH, APPEND_SECONDS, CHECKPOINT_INCLUSION, ENTRIES_APPENDED
 
 __all__ = ["Arrival", "BatchStats", "Sequencer"]
 
@@ -43,6 +44,7 @@ log = logging.getLogger("goldtrail.sequencer")
 class _Waiting:
     group: Sequence[Submission]
     future: asyncio.Future[list[Outcome]]
+    submitted: float = field(default_factory=time.monotonic)
 
     def settle(self, result: list[Outcome] | BaseException) -> None:
         if self.future.done():  # the client went away
@@ -106,6 +108,9 @@ class Sequencer:
         self._waiting_for_lock = False
         self._first_at = 0.0
         self._seen = 0
+        self._uncheckpointed: deque[tuple[int, float]] = deque()
+        """(last seq of its batch, submitted) of each request this process appended that no
+        checkpoint covers yet: for the time-to-checkpoint histogram."""
 
     async def submit(self, group: Sequence[Submission]) -> list[Outcome]:
         """Integrate ``group`` (in order, contiguous) and return one outcome per submission."""
@@ -126,11 +131,13 @@ class Sequencer:
         if self._waiting_for_lock or not self._connection.hold(wait=False):
             return
         try:
-            log_service.checkpoint_in(self._connection.connection, self.ctx, force=False)
+            latest = log_service.checkpoint_in(self._connection.connection, self.ctx, force=False)
         except BaseException:
             self._connection.rollback()
             raise
         self._connection.commit()
+        if latest is not None:
+            self._covered(latest.size)
 
     def close(self) -> None:
         """Write what is waiting (nothing should, at shutdown), then stop."""
@@ -203,9 +210,11 @@ class Sequencer:
                 for item in waiting:
                     self._integrate_alone(item)
         else:
+            seconds = time.perf_counter() - started
             self.stats.batches += 1
             self.stats.entries += len(submissions)
-            self.stats.seconds += time.perf_counter() - started
+            self.stats.seconds += seconds
+            self._observe(integrated, waiting, seconds)
             at = 0
             for item in waiting:
                 item.settle(outcomes[at : at + len(item.group)])
@@ -213,6 +222,46 @@ class Sequencer:
         if self._queue and self._scheduled is None:
             self._first_at = loop.time()
             self._scheduled = loop.call_soon(self._flush, loop)
+
+    def _observe(
+        self, integrated: ingest.Integrated, waiting: list[_Waiting], seconds: float
+    ) -> None:
+        """Metrics and one log line for a committed batch."""
+        appended = integrated.appended
+        if not appended:
+            return
+        kinds = Counter(entry.kind for entry in appended)
+        for kind, count in kinds.items():
+            ENTRIES_APPENDED.labels(kind).inc(count)
+        APPEND_BATCH.observe(len(appended))
+        APPEND_SECONDS.observe(seconds)
+        last = appended[-1].seq
+        self._uncheckpointed.extend((last, item.submitted) for item in waiting)
+        if integrated.checkpoint_size is not None:
+            self._covered(integrated.checkpoint_size)
+        log.info(
+            "appended seq %d-%d (%d entries) in %.1f ms",
+            appended[0].seq,
+            last,
+            len(appended),
+            seconds * 1000,
+            extra={
+                "event": "append",
+                "first_seq": appended[0].seq,
+                "last_seq": last,
+                "entries": len(appended),
+                "kinds": dict(kinds),
+                "duration_ms": round(seconds * 1000, 3),
+                "checkpoint_size": integrated.checkpoint_size,
+            },
+        )
+
+    def _covered(self, size: int) -> None:
+        """A checkpoint of ``size`` is signed: entries below it are now provable."""
+        now = time.monotonic()
+        while self._uncheckpointed and self._uncheckpointed[0][0] < size:
+            _, submitted = self._uncheckpointed.popleft()
+            CHECKPOINT_INCLUSION.observe(now - submitted)
 
     def _integrate_alone(self, item: _Waiting) -> None:
         """One group in its own transaction, waiting for the lock (an error path only)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -505,6 +506,53 @@ def _call(method: str, url: str, token: str, body: dict[str, Any] | None = None)
     if response.is_error:
         raise typer.Exit(code=1)
     return response.json()
+
+
+@app.command("backup")
+def backup_command(
+    file: Annotated[Path, typer.Argument(help="Where to write the snapshot (must not exist).")],
+) -> None:
+    """Take a consistent snapshot of the database, while the service runs.
+
+    SQLite: the online backup API. PostgreSQL: pg_dump (custom format).
+    """
+    from app.backup import BackupError, backup
+
+    settings = Settings()
+    try:
+        backup(settings.database_url, file)
+    except BackupError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"backed up {_shown_url(settings.database_url)} to {file}")
+
+
+@app.command("restore")
+def restore_command(
+    file: Annotated[Path, typer.Argument(help="A snapshot made by goldtrail backup.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm: the database's contents are replaced.")
+    ] = False,
+) -> None:
+    """Replace the database with a snapshot. Stop the service first.
+
+    Entries appended after the snapshot are gone: monitors that saw a later checkpoint
+    will report the log as rolled back (docs/OPERATIONS.md says what to do).
+    """
+    from app.backup import BackupError, restore
+
+    if not yes:
+        raise _fail("restoring replaces the database's contents; add --yes to confirm")
+    settings = Settings()
+    try:
+        restore(file, settings.database_url)
+    except BackupError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"restored {file} into {_shown_url(settings.database_url)}")
+
+
+def _shown_url(url: str) -> str:
+    """The database URL without its password."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
 @admin_app.command("partner-add")

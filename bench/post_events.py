@@ -123,7 +123,10 @@ def _server(factory: str, workers: int, env: dict[str, str]) -> Iterator[str]:
             "warning",
             "--no-access-log",
         ],
-        env={**os.environ, **env},
+        # The server logs a JSON line per request, as in production; the lines are dropped.
+        env={**os.environ, "GOLDTRAIL_LOG_FORMAT": "json", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:

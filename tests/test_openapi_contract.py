@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -80,3 +81,33 @@ def test_schemathesis_on_the_partner_routes(server: str, tmp_path: Path) -> None
     tail = result.stdout[-6000:]
     assert result.returncode == 0, tail
     assert "Selected: 7/" in tail, tail  # events, transformations, batch, me, me/lots, revoke
+
+
+def test_the_document_declares_problems_security_and_examples(client: Any) -> None:
+    doc = client.get("/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A partner's API key, or the admin token",
+    }
+    post = doc["paths"]["/v1/lots/{lot_id}/events"]["post"]
+    assert post["security"] == [{"bearer": []}]
+    for status in ("401", "403", "404", "409", "413", "415", "422", "503"):
+        content = post["responses"][status]["content"]
+        assert content == {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        }, status
+    example = post["requestBody"]["content"]["application/json"]["example"]
+    assert set(example) == {"event", "signature"}
+    transformation = doc["paths"]["/v1/transformations"]["post"]["requestBody"]
+    assert "inputs" in transformation["content"]["application/json"]["example"]["transformation"]
+    registration = doc["paths"]["/v1/admin/partners"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]
+    assert registration["examples"][0]["roles"] == ["miner"]
+    assert "explorer" in registration["properties"]["roles"]["items"]["enum"]
+    keys = registration["properties"]["public_keys"]["items"]
+    assert keys["pattern"] == "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"
+    public = doc["paths"]["/v1/lots/{lot_id}"]["get"]
+    assert "security" not in public  # reading a lot needs no login
+    assert "HTTPValidationError" not in doc["components"]["schemas"]

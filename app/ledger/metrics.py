@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal, localcontext
 from typing import Any
@@ -109,6 +109,10 @@ class Carried:
 
     def gram(self, key: str) -> Decimal:
         return self.grams.get(key, _ZERO)
+
+    def copy(self) -> Carried:
+        """An independent copy: the replay changes grams and stages in place."""
+        return replace(self, grams=dict(self.grams), stages=set(self.stages))
 
     def by(self, prefix: str) -> dict[str, Decimal]:
         return {k[len(prefix) :]: v for k, v in self.grams.items() if k.startswith(prefix)}

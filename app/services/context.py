@@ -40,6 +40,9 @@ class ProcessMemory:
     """The event loop's own connection for one-statement reads (SQLite, inline work)."""
     passports: dict[tuple[str, int], Any] = field(default_factory=dict)
     """Served passports by (lot, checkpoint size): deterministic, so built once."""
+    summaries: dict[int, Any] = field(default_factory=dict)
+    """Parsed logged summaries by seq (``app.services.summaries.Parsed``): rows that never
+    change, read at the start of every batch that touches their lot."""
     tree: CompactRange | None = None
     """The tree's right edge as this process's last batch committed it; the next batch
     uses it only if the log still has exactly that size."""

@@ -209,7 +209,12 @@ def _book(
         size=state.next_seq,
         known=ctx.memory.tree,
     )
-    summarizer = Summarizer.start(appender, state.summaries, tolerance=ctx.settings.assay_tolerance)
+    summarizer = Summarizer.start(
+        appender,
+        state.summaries,
+        tolerance=ctx.settings.assay_tolerance,
+        parsed=ctx.memory.summaries,
+    )
     book = _Book(
         conn=conn,
         lots={lot: state.lots.get(lot) for lot in lots},

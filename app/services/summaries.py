@@ -30,6 +30,18 @@ from app.services.writer import Appender
 __all__ = ["Summarizer"]
 
 
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A logged summary as the summarizer starts from it (never changed: copied for use)."""
+
+    carried: Carried
+    content: dict[str, Any]
+    head: str
+
+
+_PARSED_KEPT = 8192
+
+
 @dataclass(slots=True)
 class Summarizer:
     replay: Replay
@@ -47,8 +59,14 @@ class Summarizer:
         summaries: dict[str, tuple[int, str] | None],
         *,
         tolerance: Decimal,
+        parsed: dict[int, Parsed],
     ) -> Summarizer:
-        """From the latest summaries of the lots the batch names (``BatchState.summaries``)."""
+        """From the latest summaries of the lots the batch names (``BatchState.summaries``).
+
+        ``parsed`` keeps summaries already parsed by seq (a process's memory): validating a
+        stored summary again for every batch that touches its lot cost a tenth of the
+        write path.
+        """
         countries: dict[str, str | None] = {}
         summarizer = cls(Replay(None, countries, tolerance), countries=countries)
         for lot, latest in summaries.items():
@@ -56,10 +74,19 @@ class Summarizer:
             if latest is None:
                 summarizer.unsummarized.add(lot)
                 continue
-            body = repository.summary_body_of(latest[1])
-            summarizer.replay.lots[lot] = carried_of(body, path=f"summary of {lot}")
-            summarizer.said[lot] = content_of(body)
-            summarizer.head[lot] = body["head"]
+            seq, text = latest
+            known = parsed.get(seq)
+            if known is None:
+                body = repository.summary_body_of(text)
+                known = Parsed(
+                    carried_of(body, path=f"summary of {lot}"), content_of(body), body["head"]
+                )
+                if len(parsed) >= _PARSED_KEPT:
+                    parsed.pop(next(iter(parsed)))
+                parsed[seq] = known
+            summarizer.replay.lots[lot] = known.carried.copy()
+            summarizer.said[lot] = known.content
+            summarizer.head[lot] = known.head
         return summarizer
 
     def _log(

@@ -8,8 +8,9 @@ STAMP := $(VENV)/.installed
 
 # What the passport tests drive: Debian's Chromium (Playwright runs it), a QR decoder,
 # PDF text extraction and CJK fonts for the Chinese page. Installed once, if missing.
-SYSTEM_TOOLS := chromium zbarimg pdftotext
-SYSTEM_PACKAGES := chromium chromium-driver zbar-tools poppler-utils fonts-noto-cjk
+SYSTEM_TOOLS := chromium zbarimg pdftotext node
+SYSTEM_PACKAGES := chromium chromium-driver zbar-tools poppler-utils fonts-noto-cjk nodejs
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,7 @@ lint: $(STAMP)
 
 system-deps:
 	@for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \
+	[ -f $(CJK_FONT) ] || missing=1; \
 	if [ -n "$$missing" ]; then \
 		echo "installing $(SYSTEM_PACKAGES) (apt)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

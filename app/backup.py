@@ -44,11 +44,15 @@ def _libpq(url: str) -> tuple[str, list[str]]:
     return parts._replace(query="").geturl(), [arg for pair in schema for arg in pair]
 
 
-def _tool(name: str) -> str:
+def _postgres_tool(name: str, options: list[str], operands: list[str]) -> None:
     found = shutil.which(name)
     if found is None:
         raise BackupError(f"{name} is not installed (Debian: apt-get install postgresql-client)")
-    return found
+    done = subprocess.run(  # noqa: S603 - a fixed tool, arguments from our own settings
+        [found, *options, *operands], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise BackupError(f"{name} failed: {done.stderr.strip()}")
 
 
 def backup(database_url: str, destination: Path) -> None:
@@ -67,23 +71,11 @@ def backup(database_url: str, destination: Path) -> None:
             source.close()
         return
     uri, schema = _libpq(database_url)
-    done = subprocess.run(  # noqa: S603 - fixed tools, arguments from our own settings
-        [
-            _tool("pg_dump"),
-            "--format=custom",
-            "--serializable-deferrable",
-            "--no-owner",
-            *schema,
-            "--file",
-            str(destination),
-            uri,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    _postgres_tool(
+        "pg_dump",
+        ["--format=custom", "--serializable-deferrable", "--no-owner", *schema],
+        ["--file", str(destination), uri],
     )
-    if done.returncode != 0:
-        raise BackupError(f"pg_dump failed: {done.stderr.strip()}")
 
 
 def restore(source: Path, database_url: str) -> None:
@@ -103,21 +95,8 @@ def restore(source: Path, database_url: str) -> None:
             snapshot.close()
         return
     uri, schema = _libpq(database_url)
-    done = subprocess.run(  # noqa: S603 - fixed tools, arguments from our own settings
-        [
-            _tool("pg_restore"),
-            "--clean",
-            "--if-exists",
-            "--no-owner",
-            "--single-transaction",
-            *schema,
-            "--dbname",
-            uri,
-            str(source),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    _postgres_tool(
+        "pg_restore",
+        ["--clean", "--if-exists", "--no-owner", "--single-transaction", *schema],
+        ["--dbname", uri, str(source)],
     )
-    if done.returncode != 0:
-        raise BackupError(f"pg_restore failed: {done.stderr.strip()}")

@@ -14,8 +14,7 @@ import httpx
 from sqlalchemy import Engine, text
 
 from tests.conftest import ServerProcess
-from tests.support import Ledger
-from tests.test_guarantees import WRITERS, Acknowledged, _load
+from tests.test_guarantees import Acknowledged, _load, seed_load
 
 
 def _goldtrail(settings_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -47,14 +46,7 @@ def test_a_backup_taken_under_load_restores_to_a_clean_prefix(
         "GOLDTRAIL_ENVIRONMENT": "test",
     }
     url = server_process.start()
-    with httpx.Client(base_url=url, timeout=30) as client:
-        ledger = Ledger(client=client)
-        actors = [ledger.partner(f"geo-{n}", "explorer") for n in range(4)]
-        auditor = ledger.partner("sh-audit", "auditor")
-        for n in range(WRITERS):
-            ledger.post(
-                actors[n % 4], f"LOAD-{n}", "exploration", "site_registered", {"form": "deposit"}
-            )
+    actors, auditor = seed_load(url)
     acked = Acknowledged()
     finish = _load(url, actors, acked)
     time.sleep(1.0)

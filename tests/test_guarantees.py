@@ -119,10 +119,8 @@ def _check_log(engine: Engine, acked: Acknowledged) -> None:
     assert all(row.top == row.n - 1 for row in per_lot), "a lot's chain has a gap"
 
 
-def test_kill_9_under_load_loses_no_acknowledged_entry(
-    server_process: ServerProcess, engine: Engine
-) -> None:
-    url = server_process.start()
+def seed_load(url: str) -> tuple[list[Actor], Actor]:
+    """Four explorers, an auditor, and the deposits the writers of ``_load`` extend."""
     with httpx.Client(base_url=url, timeout=30) as client:
         ledger = Ledger(client=client)
         actors = [ledger.partner(f"geo-{n}", "explorer") for n in range(4)]
@@ -135,6 +133,14 @@ def test_kill_9_under_load_loses_no_acknowledged_entry(
                 "site_registered",
                 {"form": "deposit"},
             )
+    return actors, auditor
+
+
+def test_kill_9_under_load_loses_no_acknowledged_entry(
+    server_process: ServerProcess, engine: Engine
+) -> None:
+    url = server_process.start()
+    actors, auditor = seed_load(url)
     acked = Acknowledged()
     for _kill in range(2):
         finish = _load(url, actors, acked)

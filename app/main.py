@@ -136,6 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.static_router)
     app.include_router(docs.router)
     app.include_router(telemetry.router)
+    # The hottest route, matched before FastAPI's routers (app.api.routes.lots.post_event_fast).
+    app.router.routes.insert(0, lots.hot_route())
     app.add_middleware(BodySizeLimit, limit_for=settings.body_limit)
     app.add_middleware(SecurityHeaders, body_timeout=settings.body_timeout_seconds)
     # Passports and exports are large, repetitive JSON: about a fifth of the size gzipped.

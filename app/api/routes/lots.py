@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from app.api import answers
 from app.api.deps import (
@@ -105,6 +109,45 @@ async def post_event(lot_id: LotId, request: Request) -> JSONResponse:
         answers.accepted_event(accepted),
         status_code=status.HTTP_201_CREATED if accepted.created else status.HTTP_200_OK,
     )
+
+
+async def post_event_fast(request: Request) -> JSONResponse:
+    """``post_event`` as a plain Starlette endpoint, ahead of FastAPI's router (see
+    ``app.main``): the hottest route skips FastAPI's per-request machinery, which cost a
+    tenth of an append. The FastAPI route above stays for the OpenAPI document."""
+    lot_id = request.path_params["lot_id"]
+    if len(lot_id) > _LOT_ID_MAX or not _LOT_ID.fullmatch(lot_id):
+        raise RequestValidationError(
+            [
+                {
+                    "type": "string_pattern_mismatch",
+                    "loc": ("path", "lot_id"),
+                    "msg": f"String should match pattern '{LOT_ID_PATTERN}'",
+                    "input": lot_id,
+                }
+            ]
+        )
+    return await post_event(lot_id, request)
+
+
+_LOT_ID = re.compile(LOT_ID_PATTERN)
+_LOT_ID_MAX = 64
+
+
+class _HotRoute(Route):
+    """A Starlette route that names itself in the scope, as FastAPI's do (the request's
+    log line and metrics are labelled by its path template)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match != Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
+
+
+def hot_route() -> Route:
+    """``POST /v1/lots/{lot_id}/events`` for ``app.main`` to put ahead of FastAPI's routers."""
+    return _HotRoute("/v1/lots/{lot_id}/events", post_event_fast, methods=["POST"])
 
 
 @router.get("", response_model=LotPage, summary="Every lot, paged by id (auditors and admin)")

@@ -5,19 +5,28 @@ from __future__ import annotations
 import base64
 import json
 import re
+from decimal import localcontext
 from pathlib import Path
 
 import pytest
 
+from app.ledger.balance import ARITHMETIC
 from app.ledger.canonical import canonical_bytes
 from app.ledger.errors import InvalidSignature
 from app.ledger.events import Event
 from app.ledger.hashing import sha256_hex
 from app.ledger.keys import PublicKey, SigningKey, b64decode_strict, b64encode
-from app.ledger.merkle import leaf_hash, reference_root, verify_inclusion
+from app.ledger.merkle import (
+    InvalidProof,
+    inclusion_ranges,
+    leaf_hash,
+    reference_root,
+    verify_inclusion,
+)
 from app.ledger.metrics import Replay, lot_metrics
 from app.ledger.note import Checkpoint, NoteVerifier, format_checkpoint, open_checkpoint, sign_note
 from app.ledger.records import LedgerEntry, leaf_bytes, receipt_bytes
+from app.ledger.summaries import carried_of, summary_body
 from app.ledger.transformations import Transformation
 
 PROTOCOL = Path(__file__).resolve().parent.parent / "docs" / "PROTOCOL.md"
@@ -27,7 +36,7 @@ BLOCK = re.compile(r"<!-- vector ([a-z0-9-]+) -->\n```[a-z]*\n(.*?)\n```", re.DO
 @pytest.fixture(scope="module")
 def vectors() -> dict[str, str]:
     found = dict(BLOCK.findall(PROTOCOL.read_text(encoding="utf-8")))
-    assert len(found) == 29, sorted(found)
+    assert len(found) == 34, sorted(found)
     return found
 
 
@@ -150,3 +159,49 @@ def test_replay_vector(vectors: dict[str, str]) -> None:
     assert bodies[2]["inputs"][0]["prev"] == Transformation.from_json(bodies[0]).hash
     replay = Replay(frozenset({"ORE-1", "SCRAP-1", "BAR-1"})).run(entries)
     assert lot_metrics(replay, "BAR-1") == json.loads(vectors["replay-metrics"])
+
+
+def test_summary_vector(vectors: dict[str, str]) -> None:
+    """§18: a summary is the replay's state written out exactly, signed by the service."""
+    bodies = json.loads(vectors["replay-bodies"])
+    entries = [
+        LedgerEntry(seq, "transformation", body, "", "", "", "", "")
+        for seq, body in enumerate(bodies)
+    ]
+    replay = Replay(frozenset({"ORE-1", "SCRAP-1", "BAR-1"})).run(entries)
+    with localcontext(ARITHMETIC):
+        body = summary_body(
+            "BAR-1",
+            head=Transformation.from_json(bodies[2]).hash,
+            length=1,
+            carried=replay.lots["BAR-1"],
+        )
+    assert body == json.loads(vectors["summary-json"])
+    assert canonical_bytes(body).decode() == vectors["summary-canonical"]
+    assert sha256_hex(canonical_bytes(body)) == vectors["summary-hash"]
+    service = SigningKey.from_seed(bytes.fromhex(vectors["service-seed"]))
+    assert b64encode(service.sign(canonical_bytes(body))) == vectors["summary-signature"]
+    # What a verifier seeds its one-level replay with gives the same summary back.
+    carried = carried_of(json.loads(vectors["summary-json"]))
+    with localcontext(ARITHMETIC):
+        again = summary_body("BAR-1", head=body["head"], length=1, carried=carried)
+    assert again == body
+
+
+def test_node_table_vector(vectors: dict[str, str]) -> None:
+    ranges = [f"{low}-{high}" for low, high in inclusion_ranges(5, 13)]
+    assert ranges == json.loads(vectors["node-ranges"])
+    # The ranges are exactly the RFC 9162 path: hashing them as a proof verifies the leaf.
+    leaves = [bytes([n]) for n in range(13)]
+
+    def mth(low: int, high: int) -> bytes:
+        return reference_root(leaves[low:high])
+
+    proof = [mth(low, high) for low, high in inclusion_ranges(5, 13)]
+    verify_inclusion(
+        leaf=leaf_hash(leaves[5]), index=5, size=13, proof=proof, root_hash=mth(0, 13)
+    )  # raises InvalidProof if the ranges were wrong
+    with pytest.raises(InvalidProof):
+        verify_inclusion(
+            leaf=leaf_hash(leaves[5]), index=5, size=13, proof=proof[::-1], root_hash=mth(0, 13)
+        )

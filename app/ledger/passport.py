@@ -32,9 +32,9 @@ from app.ledger.report import Check, Report
 from app.ledger.summaries import carried_of, content_of, summary_body
 from app.ledger.verify import (
     ChainChecker,
+    log_checks,
     registry_checks,
     service_key_check,
-    verify_in_checkpoint,
 )
 
 __all__ = [
@@ -173,17 +173,7 @@ def verify_passport(
     report.checks.insert(0, _signature_check(doc, key, lot))
     report.checks.append(_coverage_check(doc, log_key, lot))
     report.checks.append(_summary_check(doc, bundle, lot))
-    partners_ok = doc.get("partners") == partner_list(bundle.registry)
-    report.checks.append(
-        Check(
-            "partners",
-            partners_ok,
-            "the partners listed are those of the registry records"
-            if partners_ok
-            else "the partners listed differ from the registry records",
-            lot=lot,
-        )
-    )
+    report.checks.append(_partners_check(doc, bundle.registry, lot))
     return report, bundle.metrics
 
 
@@ -268,15 +258,18 @@ def _inputs_check(chain: list[LedgerEntry], inputs: list[LedgerEntry], lot: str)
 
 
 def _levels_check(
-    doc: dict[str, Any], chain: list[LedgerEntry], level: OneLevel, lot: str
+    doc: dict[str, Any],
+    chain: list[LedgerEntry],
+    level: OneLevel,
+    metrics: dict[str, Any],
+    lot: str,
 ) -> list[Check]:
+    """The stated summary, ``metrics`` (the replay's) and logged summary against the replay."""
     checks = []
     head = chain[-1].hash if chain else None
     computed = summary_of(level.replay.lots[lot], lot=lot, head=str(head), length=len(chain))
     claimed = doc.get("summary")
     checks.append(_compare("summary", claimed, computed, lot))
-    with localcontext(ARITHMETIC):
-        metrics = lot_metrics(level.replay, lot)
     checks.append(_compare("metrics", doc.get("metrics"), metrics, lot))
     logged = doc.get("lot_summary")
     if logged is not None:
@@ -313,41 +306,24 @@ def _compare(what: str, claimed: object, computed: dict[str, Any], lot: str) -> 
     return Check(what, not differ, detail or f"the {what} are what the entries give", lot=lot)
 
 
-def _v2_log_checks(
-    doc: dict[str, Any], entries: list[LedgerEntry], log_key: NoteVerifier, lot: str
-) -> list[Check]:
-    log = doc.get("log")
-    if not isinstance(log, dict):
-        return [Check("checkpoint", False, "the passport carries no checkpoint", lot=lot)]
-    try:
-        checkpoint = open_checkpoint(str(log.get("checkpoint")), log_key)
-    except LedgerError as exc:
-        return [Check("checkpoint", False, str(exc), lot=lot)]
-    checks = [
-        Check("checkpoint", True, f"signed by {log_key.name}, size {checkpoint.size}", lot=lot)
-    ]
+def _node_table_proof_of(log: dict[str, Any], seq: int, size: int) -> list[bytes] | str | None:
+    """A passport's proof, read from its node table; None beyond the checkpoint."""
+    if seq >= size:
+        return None
     table = log.get("nodes")
-    if not isinstance(table, dict):
-        table = {}
-    for entry in entries:
-        if entry.seq >= checkpoint.size:
-            problem: str | None = f"seq {entry.seq} lies beyond the checkpoint"
-        else:
-            proof = node_table_proof(table, entry.seq, checkpoint.size)
-            problem = (
-                proof if isinstance(proof, str) else verify_in_checkpoint(entry, proof, checkpoint)
-            )
-        checks.append(
-            Check(
-                "in log",
-                problem is None,
-                problem or f"seq {entry.seq} is in the checkpointed tree",
-                lot=lot,
-                seq=entry.seq,
-                hash=entry.hash,
-            )
-        )
-    return checks
+    return node_table_proof(table if isinstance(table, dict) else {}, seq, size)
+
+
+def _partners_check(doc: dict[str, Any], registry: list[LedgerEntry], lot: str) -> Check:
+    ok = doc.get("partners") == partner_list(registry)
+    return Check(
+        "partners",
+        ok,
+        "the partners listed are those of the registry records"
+        if ok
+        else "the partners listed differ from the registry records",
+        lot=lot,
+    )
 
 
 def _v2_entries(doc: dict[str, Any], name: str) -> list[LedgerEntry]:
@@ -402,21 +378,20 @@ def verify_passport_v2(
     try:
         tolerance = Decimal(str(doc.get("assay_tolerance")))
         level = replay_one_level(lot, chain, inputs, registry, tolerance)
-        report.checks.extend(_levels_check(doc, chain, level, lot))
         with localcontext(ARITHMETIC):
             metrics = lot_metrics(level.replay, lot)
+        report.checks.extend(_levels_check(doc, chain, level, metrics, lot))
     except (MetricsError, FieldError, InvalidOperation) as exc:
         report.checks.append(Check("replay", False, str(exc), lot=lot))
-    report.checks.extend(_v2_log_checks(doc, [*registry, *chain, *inputs, *extra], log_key, lot))
-    partners_ok = doc.get("partners") == partner_list(registry)
-    report.checks.append(
-        Check(
-            "partners",
-            partners_ok,
-            "the partners listed are those of the registry records"
-            if partners_ok
-            else "the partners listed differ from the registry records",
-            lot=lot,
+    report.checks.extend(
+        log_checks(
+            doc,
+            lot,
+            [*registry, *chain, *inputs, *extra],
+            log_key,
+            proof_of=_node_table_proof_of,
+            missing=("checkpoint", "the passport carries no checkpoint"),
         )
     )
+    report.checks.append(_partners_check(doc, registry, lot))
     return report, metrics

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -360,12 +361,35 @@ PENDING_CHECK = "not yet in log"
 document is not broken, only early (fetch it again)."""
 
 
+ProofOf = Callable[[dict[str, Any], int, int], list[bytes] | str | None]
+"""From a document's ``log`` member, the inclusion proof of leaf ``seq`` in the tree of
+``size``: its hashes, why it cannot be read, or None if the document carries none."""
+
+
+def listed_proof(log: dict[str, Any], seq: int, size: int) -> list[bytes] | None:
+    """An export's proof, listed by seq under ``proofs`` (PROTOCOL.md §11)."""
+    proofs = log.get("proofs")
+    raw = proofs.get(str(seq)) if isinstance(proofs, dict) else None
+    try:
+        return [base64.b64decode(p, validate=True) for p in raw] if isinstance(raw, list) else None
+    except (binascii.Error, TypeError):
+        return None
+
+
 def log_checks(
-    doc: dict[str, Any], lot: str, entries: list[LedgerEntry], log_key: NoteVerifier
+    doc: dict[str, Any],
+    lot: str,
+    entries: list[LedgerEntry],
+    log_key: NoteVerifier,
+    *,
+    proof_of: ProofOf = listed_proof,
+    missing: tuple[str, str] = ("log", "the export carries no checkpoint and proofs"),
 ) -> list[Check]:
+    """The document's checkpoint, then each entry in its tree by the proof ``proof_of`` reads;
+    ``missing`` is the check (name, detail) failed by a document without a ``log``."""
     log = doc.get("log")
     if not isinstance(log, dict):
-        return [Check("log", False, "the export carries no checkpoint and proofs", lot=lot)]
+        return [Check(missing[0], False, missing[1], lot=lot)]
     try:
         checkpoint = open_checkpoint(str(log.get("checkpoint")), log_key)
     except LedgerError as exc:
@@ -373,17 +397,8 @@ def log_checks(
     checks = [
         Check("checkpoint", True, f"signed by {log_key.name}, size {checkpoint.size}", lot=lot)
     ]
-    proofs = log.get("proofs")
-    if not isinstance(proofs, dict):
-        proofs = {}
     for entry in entries:
-        raw = proofs.get(str(entry.seq))
-        try:
-            proof = (
-                [base64.b64decode(p, validate=True) for p in raw] if isinstance(raw, list) else None
-            )
-        except (binascii.Error, TypeError):
-            proof = None
+        proof = proof_of(log, entry.seq, checkpoint.size)
         if proof is None and entry.seq >= checkpoint.size:
             checks.append(
                 Check(
@@ -397,11 +412,12 @@ def log_checks(
                 )
             )
             continue
-        problem = (
-            "no inclusion proof"
-            if proof is None
-            else verify_in_checkpoint(entry, proof, checkpoint)
-        )
+        if proof is None:
+            problem: str | None = "no inclusion proof"
+        elif isinstance(proof, str):
+            problem = proof
+        else:
+            problem = verify_in_checkpoint(entry, proof, checkpoint)
         checks.append(
             Check(
                 "in log",

@@ -125,6 +125,8 @@ class ServerProcess:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.metrics_dir = log_path.parent / "prometheus"
+        self.extra_env: dict[str, str] = {}
+        """More settings for the next start (``GOLDTRAIL_…``)."""
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> str:
@@ -136,6 +138,7 @@ class ServerProcess:
             "GOLDTRAIL_ADMIN_TOKEN": ADMIN_TOKEN,
             "GOLDTRAIL_CHECKPOINT_INTERVAL_SECONDS": "0",
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
+            **self.extra_env,
         }
         self.metrics_dir.mkdir(exist_ok=True)
         with self.log_path.open("ab") as log:

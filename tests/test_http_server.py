@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -14,6 +17,7 @@ from sqlalchemy import Engine, text
 
 from app.ledger.merkle import verify_consistency
 from app.ledger.note import NoteVerifier, open_checkpoint
+from tests.conftest import ServerProcess
 from tests.support import Actor, Ledger, lot, problem, sign, sign_transformation
 
 CLIENTS = 32
@@ -36,6 +40,38 @@ def test_body_limits_over_real_http(server: str) -> None:
         assert streamed.request.headers["transfer-encoding"] == "chunked"
         assert problem(streamed, 413)["code"] == "body.too_large"
         assert problem(client.get("/v1/lots/LOT-1"), 404)["code"] == "lot.unknown"
+
+
+def test_a_body_sent_too_slowly_is_answered_408_and_closed(
+    server_process: ServerProcess,
+) -> None:
+    """A client that stalls mid-body does not hold its connection: 408 problem+json, closed."""
+    server_process.extra_env = {"GOLDTRAIL_BODY_TIMEOUT_SECONDS": "0.5"}
+    url = server_process.start()
+    with httpx.Client(base_url=url) as client:
+        geo = Ledger(client=client).partner("kumasi-geo", "explorer")
+    with socket.create_connection(("127.0.0.1", server_process.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/lots/LOT-1/events HTTP/1.1\r\nHost: x\r\n"
+            + f"Authorization: Bearer {geo.api_key}\r\n".encode()
+            + b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+        )
+        started = time.monotonic()
+        answer = b""
+        while chunk := sock.recv(65536):  # until the server closes the connection
+            answer += chunk
+        waited = time.monotonic() - started
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), head
+    headers = head.decode().lower()
+    assert "content-type: application/problem+json" in headers
+    assert "x-content-type-options: nosniff" in headers
+    assert "frame-ancestors 'none'" in headers
+    problem_doc = json.loads(body)
+    assert problem_doc["code"] == "body.timeout"
+    assert problem_doc["errors"] == [{"field": "body", "reason": problem_doc["detail"]}]
+    assert 0.4 < waited < 5
+    assert httpx.get(f"{url}/healthz").status_code == 200  # the server itself is fine
 
 
 def _post_until_accepted(url: str, geo: Actor, lot: str, n: int) -> int:

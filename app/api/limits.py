@@ -7,11 +7,11 @@ A transformation may name up to 1,024 lots (a refinery melt), so its body may be
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.problems import Problem, send_closing
 from app.ledger.canonical import JsonLimits
 from app.ledger.transformations import MAX_LOTS
 
@@ -76,25 +76,13 @@ class BodySizeLimit:
 
     @staticmethod
     async def _refuse(send: Send, max_bytes: int) -> None:
-        body = json.dumps(
-            {
-                "type": "urn:goldtrail:problem:body.too_large",
-                "title": "Request body too large",
-                "status": 413,
-                "detail": f"this route takes bodies of at most {max_bytes} bytes",
-                "code": "body.too_large",
-                "errors": [{"field": "body", "reason": f"larger than {max_bytes} bytes"}],
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
+        await send_closing(
+            send,
+            Problem(
+                413,
+                "body.too_large",
+                "Request body too large",
+                f"this route takes bodies of at most {max_bytes} bytes",
+                [{"field": "body", "reason": f"larger than {max_bytes} bytes"}],
+            ),
         )
-        await send({"type": "http.response.body", "body": body})

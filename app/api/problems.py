@@ -7,9 +7,11 @@ the result of the one item that failed.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -19,12 +21,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
 from app.domain.rules import RuleViolation
 from app.ledger.errors import FieldError, InvalidSignature, LedgerError
 from app.services.errors import ServiceError
 
-__all__ = ["MEDIA_TYPE", "Problem", "describe", "install_problem_handlers", "problem"]
+__all__ = [
+    "MEDIA_TYPE",
+    "Problem",
+    "describe",
+    "install_problem_handlers",
+    "problem",
+    "send_closing",
+]
 
 log = logging.getLogger("goldtrail.api")
 
@@ -62,6 +72,27 @@ class Problem:
             media_type=MEDIA_TYPE,
             headers=self.headers,
         )
+
+
+async def send_closing(
+    send: Send, problem: Problem, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """Answer ``problem`` at the ASGI level and close the connection: for middleware that
+    stops reading a request body midway (too large, too slow), before any route runs."""
+    body = json.dumps(problem.body()).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": problem.status,
+            "headers": [
+                (b"content-type", MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def problem(

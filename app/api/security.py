@@ -10,9 +10,10 @@ answered 408 and its connection closed, rather than held open indefinitely.
 from __future__ import annotations
 
 import asyncio
-import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.problems import Problem, send_closing
 
 __all__ = ["PAGE_POLICY", "SecurityHeaders"]
 
@@ -74,27 +75,15 @@ class SecurityHeaders:
 
     async def _refuse(self, send: Send) -> None:
         detail = f"the request body did not arrive within {self.body_timeout:g} s"
-        body = json.dumps(
-            {
-                "type": "urn:goldtrail:problem:body.timeout",
-                "title": "Request body too slow",
-                "status": 408,
-                "detail": detail,
-                "code": "body.timeout",
-                "errors": [{"field": "body", "reason": detail}],
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 408,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                    *_COMMON,
-                    (b"content-security-policy", API_POLICY.encode()),
-                ],
-            }
+        await send_closing(
+            send,
+            Problem(
+                408,
+                "body.timeout",
+                "Request body too slow",
+                detail,
+                [{"field": "body", "reason": detail}],
+            ),
+            # Sent past secured_send, so it carries the headers that would have added.
+            [*_COMMON, (b"content-security-policy", API_POLICY.encode())],
         )
-        await send({"type": "http.response.body", "body": body})

@@ -429,20 +429,8 @@ def _decimal(text: str | None) -> Decimal | None:
 
 
 def _lot(row: Any) -> LotState:
-    return LotState(
-        lot=row.id,
-        form=row.form,
-        mass_g=_decimal(row.mass_g),
-        fineness=_decimal(row.fineness),
-        custodian=row.custodian,
-        pending_to=row.pending_to,
-        stage=row.stage,
-        last_action=row.last_action,
-        last_occurred_at=row.last_occurred_at,
-        head=row.head,
-        length=row.length,
-        consumed_by=row.consumed_by,
-    )
+    """A lot from a row of ``lots`` read through SQLAlchemy (by column name)."""
+    return _lot_of(tuple(getattr(row, name) for name in _LOT_FIELDS))
 
 
 # Reads -----------------------------------------------------------------------------------
@@ -921,9 +909,11 @@ _LOT_COLUMNS = (
     "id, form, mass_g, fineness, custodian, pending_to, stage, last_action, "
     "last_occurred_at, head, length, consumed_by"
 )
+_LOT_FIELDS = tuple(_LOT_COLUMNS.split(", "))
 
 
 def _lot_of(row: tuple[Any, ...]) -> LotState:
+    """A lot from the columns ``_LOT_COLUMNS``, in that order (the driver-level reads)."""
     lot_id, form, mass, fineness, custodian, pending, stage, action, at, head, length, by = row
     return LotState(
         lot=lot_id,

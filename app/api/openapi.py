@@ -15,12 +15,25 @@ from fastapi.openapi.utils import get_openapi
 
 from app.models.schemas import Problem
 
-__all__ = ["BEARER", "install_openapi"]
+__all__ = ["install_openapi", "signed_post"]
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
-"""``openapi_extra={"security": BEARER}`` marks a route that authenticates by itself."""
+"""The bearer scheme of app.api.deps, for routes that authenticate by themselves."""
 
 PROBLEM_MEDIA = "application/problem+json"
+
+
+def signed_post(schema: dict[str, Any], example: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` of an ingest route: it reads its JSON body itself (strictly, not
+    through a model) and authenticates the partner itself, so both are declared here."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema, "example": example}},
+        },
+        "security": BEARER,
+    }
+
 
 _ALWAYS = {
     "404": "Not found: no such lot, partner, key, entry, checkpoint or proof (`code` says which)",

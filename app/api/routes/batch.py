@@ -12,7 +12,7 @@ from app.api import answers
 from app.api.deps import arrival, in_database, json_body, partner_of
 from app.api.examples import BATCH_EXAMPLE
 from app.api.limits import BATCH_LIMITS, MAX_BATCH_ITEMS
-from app.api.openapi import BEARER
+from app.api.openapi import signed_post
 from app.api.problems import describe
 from app.api.routes.lots import ENVELOPE_SCHEMA as EVENT_ENVELOPE
 from app.api.routes.transformations import ENVELOPE_SCHEMA as TRANSFORMATION_ENVELOPE
@@ -88,13 +88,7 @@ def _result(index: int, answer: batches.Answer) -> dict[str, Any]:
         "nothing written. The request answers 200 once every accepted item is committed."
     ),
     responses={200: {"content": {"application/json": {"schema": BATCH_ANSWER}}}},
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": BATCH_SCHEMA, "example": BATCH_EXAMPLE}},
-        },
-        "security": BEARER,
-    },
+    openapi_extra=signed_post(BATCH_SCHEMA, BATCH_EXAMPLE),
 )
 async def post_batch(request: Request) -> JSONResponse:
     # No dependencies here, as for the single ingest routes.

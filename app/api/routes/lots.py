@@ -22,7 +22,7 @@ from app.api.deps import (
     partner_of,
 )
 from app.api.examples import EVENT_EXAMPLE
-from app.api.openapi import BEARER
+from app.api.openapi import signed_post
 from app.db import read_transaction
 from app.ledger.events import LOT_ID, PARTNER_ID
 from app.models import repository
@@ -83,13 +83,7 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
     status_code=status.HTTP_201_CREATED,
     summary="Append a signed event to a lot (idempotent: a repeat answers 200)",
     responses={200: {"model": AcceptedOut, "description": "This event was already accepted"}},
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": ENVELOPE_SCHEMA, "example": EVENT_EXAMPLE}},
-        },
-        "security": BEARER,
-    },
+    openapi_extra=signed_post(ENVELOPE_SCHEMA, EVENT_EXAMPLE),
 )
 async def post_event(lot_id: LotId, request: Request) -> JSONResponse:
     # No dependencies here: resolving them cost as much as the rest of the request.

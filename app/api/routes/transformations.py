@@ -12,7 +12,7 @@ from app.api.answers import transformed
 from app.api.deps import arrival, in_database, json_body, partner_of
 from app.api.examples import TRANSFORMATION_EXAMPLE
 from app.api.limits import TRANSFORMATION_LIMITS
-from app.api.openapi import BEARER
+from app.api.openapi import signed_post
 from app.ledger.events import LOT_ID, PARTNER_ID
 from app.ledger.transformations import TRANSFORMATION_ACTIONS, TRANSFORMATION_TYPE
 from app.models.schemas import TransformedOut
@@ -96,15 +96,7 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
     status_code=status.HTTP_201_CREATED,
     summary="Append a signed transformation of lots (idempotent: a repeat answers 200)",
     responses={200: {"model": TransformedOut, "description": "Already accepted"}},
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": ENVELOPE_SCHEMA, "example": TRANSFORMATION_EXAMPLE}
-            },
-        },
-        "security": BEARER,
-    },
+    openapi_extra=signed_post(ENVELOPE_SCHEMA, TRANSFORMATION_EXAMPLE),
 )
 async def post_transformation(request: Request) -> Any:
     # No dependencies here: resolving them cost as much as the rest of the request.

@@ -159,6 +159,27 @@ def _database_bytes(conn: Connection) -> int:
     return int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
 
 
+def bench_ledger(settings: Settings, key: SigningKey) -> tuple[LedgerContext, PartnerRow]:
+    """A migrated database, the service's context on it, and the partner ``bench-geo``
+    registered with ``key`` (an explorer)."""
+    secrets = load_or_create_secrets(settings)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    ctx = LedgerContext(engine, settings, secrets.service_key)
+    registry.register_partner(
+        ctx,
+        partner_id="bench-geo",
+        name="Bench",
+        roles=["explorer"],
+        country=None,
+        public_keys=[key.public.b64],
+    )
+    with engine.connect() as conn:
+        partner = repository.partner_by_id(conn, "bench-geo")
+    assert partner is not None
+    return ctx, partner
+
+
 def main(
     entries: int = typer.Option(100_000, help="How many entries to fill the log with."),
     samples: int = typer.Option(500, help="Proofs timed at each size."),
@@ -172,22 +193,9 @@ def main(
             admin_token="b" * 40,
             checkpoint_interval_seconds=0,
         )
-        secrets = load_or_create_secrets(settings)
-        upgrade(url)
-        engine = make_engine(url)
-        ctx = LedgerContext(engine, settings, secrets.service_key)
         key = SigningKey.generate()
-        registry.register_partner(
-            ctx,
-            partner_id="bench-geo",
-            name="Bench",
-            roles=["explorer"],
-            country=None,
-            public_keys=[key.public.b64],
-        )
-        with engine.connect() as conn:
-            partner = repository.partner_by_id(conn, "bench-geo")
-        assert partner is not None
+        ctx, partner = bench_ledger(settings, key)
+        engine = ctx.engine
         heads: dict[str, str] = {}
         curve = []
         marks = [m for m in (10**3, 10**4, 10**5, 10**6, 10**7) if m <= entries] + [entries]
@@ -222,7 +230,7 @@ def main(
                 workers=workers,
             )
             audits[workers] = (time.perf_counter() - t0, report)
-        floor = _signatures_alone(engine, os.cpu_count() or 1, secrets.service_key.public.raw)
+        floor = _signatures_alone(engine, os.cpu_count() or 1, ctx.service_key.public.raw)
         with engine.connect() as conn:
             size_bytes = _database_bytes(conn)
         engine.dispose()

@@ -18,17 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from log_bench import bench_ledger
 from post_events import TOKEN, _database, signed_chain
 from sqlalchemy import event
 
 from app.config import Settings
-from app.db import make_engine, write_transaction
-from app.keystore import load_or_create_secrets
+from app.db import write_transaction
 from app.ledger.keys import SigningKey
-from app.migrate import upgrade
 from app.models import repository
-from app.services import events, ingest, registry
-from app.services.context import LedgerContext
+from app.services import events, ingest
 
 
 def main(
@@ -38,21 +36,8 @@ def main(
     key = SigningKey.generate()
     with tempfile.TemporaryDirectory() as tmp, _database(database_url, Path(tmp), "stmts") as url:
         settings = Settings(data_dir=Path(tmp), database_url=url, admin_token=TOKEN)
-        secrets = load_or_create_secrets(settings)
-        upgrade(url)
-        engine = make_engine(url)
-        ctx = LedgerContext(engine=engine, settings=settings, service_key=secrets.service_key)
-        registry.register_partner(
-            ctx,
-            partner_id="bench-geo",
-            name="Bench",
-            roles=["explorer"],
-            country=None,
-            public_keys=[key.public.b64],
-        )
-        with engine.connect() as conn:
-            partner = repository.partner_by_id(conn, "bench-geo")
-        assert partner is not None
+        ctx, partner = bench_ledger(settings, key)
+        engine = ctx.engine
         statements = 0
 
         def count(*_: Any) -> None:

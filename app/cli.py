@@ -489,6 +489,9 @@ def _admin_token(token: str | None) -> str:
         raise _fail(f"no admin token: set GOLDTRAIL_ADMIN_TOKEN or create {exc.filename}") from exc
 
 
+SaveApiKeyOption = Annotated[
+    Path | None, typer.Option(help="Also write the API key to this file (mode 0600).")
+]
 TokenOption = Annotated[
     str | None,
     typer.Option(envvar="GOLDTRAIL_ADMIN_TOKEN", help="Admin token (else the token file)."),
@@ -568,9 +571,7 @@ def partner_add(
         typer.Option(help="Take the public key from this private key file; repeatable."),
     ] = None,
     country: Annotated[str | None, typer.Option(help="ISO 3166-1 alpha-2.")] = None,
-    save_api_key: Annotated[
-        Path | None, typer.Option(help="Also write the API key to this file (mode 0600).")
-    ] = None,
+    save_api_key: SaveApiKeyOption = None,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
@@ -619,9 +620,7 @@ def key_revoke(
 @admin_app.command("api-key")
 def api_key(
     partner: Annotated[str, typer.Option(help="Partner id.")],
-    save_api_key: Annotated[
-        Path | None, typer.Option(help="Also write the API key to this file (mode 0600).")
-    ] = None,
+    save_api_key: SaveApiKeyOption = None,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:

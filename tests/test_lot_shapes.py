@@ -25,7 +25,7 @@ def test_the_readme_lots_metrics_state_its_gold_and_the_mines_emissions(ledger: 
     metrics = ledger.client.get(f"/v1/lots/{LOT}/metrics").json()
     assert metrics["fine_gold_g"] == "546.9453"
     assert metrics["carbon_kgco2e"] == "21500"
-    # 21,500 kg over 546.9453 g: 39,308.9 kg per kg, above the mined benchmark: grade E
+    # 21,500 kg over 546.9453 g: 39,309.2 kg per kg, above the mined benchmark: grade E
     intensity = Decimal(21500) * 1000 / Decimal("546.9453")
     assert metrics["carbon_intensity_kgco2e_per_kg"] == str(intensity.quantize(Decimal("0.1")))
     assert metrics["grade"] == "E"

@@ -136,18 +136,18 @@ def check_bundle(
     """Check the registry, every entry as links of the lots' chains, the replay and the proofs."""
     if service_key is None and log_key is not None:
         service_key = log_key.public
-    key, key_check = service_key_check(doc, service_key, lot)
     registry = _entries(doc, "registry")
     entries = _entries(doc, "entries")
+    history, key_check = service_key_check(doc, service_key, lot, registry)
     closure = {str(x) for x in doc.get("lots") or []}
     report = Report([key_check])
-    checker = ChainChecker(key)
+    checker = ChainChecker(history)
     report.checks.extend(registry_checks(checker, registry))
     report.checks.extend(_chain_checks(checker, entries, closure, lot))
     metrics_check, replay, computed = _replay(doc, lot, entries, registry)
     report.checks.append(metrics_check)
     if log_key is not None:
-        report.checks.extend(log_checks(doc, lot, [*registry, *entries], log_key))
+        report.checks.extend(log_checks(doc, lot, [*registry, *entries], log_key, history))
     return Bundle(report, checker, registry, replay, computed)
 
 

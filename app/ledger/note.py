@@ -25,6 +25,7 @@ __all__ = [
     "note_key_id",
     "open_checkpoint",
     "open_note",
+    "parse_checkpoint_text",
     "sign_note",
 ]
 
@@ -83,14 +84,20 @@ class NoteVerifier:
         return f"{self.name}+{self.key_id.hex()}+{material}"
 
 
-def sign_note(text: str, *, name: str, key: SigningKey) -> str:
-    """The signed note: ``text``, a blank line, and one signature line."""
+def sign_note(
+    text: str, *, name: str, key: SigningKey, cosigners: tuple[SigningKey, ...] = ()
+) -> str:
+    """The signed note: ``text``, a blank line, and a signature line by ``key`` (then one by
+    each of ``cosigners``: a service key handing over co-signs the handover checkpoint)."""
     if not text.endswith("\n"):
         raise InvalidNote("note text must end with a newline")
-    verifier = NoteVerifier.of(name, key.public)
-    signature = key.sign(text.encode("utf-8"))
-    blob = base64.b64encode(verifier.key_id + signature).decode()
-    return f"{text}\n\u2014 {name} {blob}\n"
+    lines = []
+    for signer in (key, *cosigners):
+        verifier = NoteVerifier.of(name, signer.public)
+        signature = signer.sign(text.encode("utf-8"))
+        blob = base64.b64encode(verifier.key_id + signature).decode()
+        lines.append(f"\u2014 {name} {blob}\n")
+    return f"{text}\n" + "".join(lines)
 
 
 def open_note(note: str, verifier: NoteVerifier) -> str:
@@ -155,6 +162,14 @@ def _parse_checkpoint(text: str) -> Checkpoint:
     if len(root) != 32:
         raise InvalidNote("checkpoint root is not a SHA-256 hash")
     return Checkpoint(origin, int(size_text), root)
+
+
+def parse_checkpoint_text(note: str) -> Checkpoint:
+    """The checkpoint a signed note states, unverified: to choose the key to verify it with."""
+    split = note.rfind("\n\n")
+    if split < 0:
+        raise InvalidNote("note has no signature block")
+    return _parse_checkpoint(note[: split + 1])
 
 
 def open_checkpoint(note: str, verifier: NoteVerifier, *, origin: str | None = None) -> Checkpoint:

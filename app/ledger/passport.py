@@ -26,13 +26,15 @@ from app.ledger.genealogy import Bundle, check_bundle
 from app.ledger.keys import PublicKey
 from app.ledger.merkle import inclusion_ranges
 from app.ledger.metrics import Carried, MetricsError, Replay, lot_metrics, partner_countries
-from app.ledger.note import NoteVerifier, open_checkpoint
+from app.ledger.note import NoteVerifier
 from app.ledger.records import PARTNER_TYPE, LedgerEntry
 from app.ledger.report import Check, Report
+from app.ledger.service_keys import ServiceKeyHistory
 from app.ledger.summaries import carried_of, content_of, summary_body
 from app.ledger.verify import (
     ChainChecker,
     log_checks,
+    open_logged_checkpoint,
     registry_checks,
     service_key_check,
 )
@@ -106,13 +108,15 @@ def _signature_check(doc: dict[str, Any], key: PublicKey, lot: str) -> Check:
     )
 
 
-def _coverage_check(doc: dict[str, Any], log_key: NoteVerifier, lot: str) -> Check:
+def _coverage_check(
+    doc: dict[str, Any], log_key: NoteVerifier, history: ServiceKeyHistory, lot: str
+) -> Check:
     """Every entry must be proven against the one checkpoint: none may be left out."""
     log = doc.get("log")
     if not isinstance(log, dict):
         return Check("checkpoint", False, "the passport carries no checkpoint", lot=lot)
     try:
-        checkpoint = open_checkpoint(str(log.get("checkpoint")), log_key)
+        checkpoint = open_logged_checkpoint(str(log.get("checkpoint")), log_key, history)
     except LedgerError as exc:
         return Check("checkpoint", False, str(exc), lot=lot)
     entries = [*(doc.get("registry") or []), *(doc.get("entries") or [])]
@@ -170,8 +174,9 @@ def verify_passport(
     key = service_key or log_key.public
     bundle = check_bundle(doc, lot, service_key=key, log_key=log_key)
     report = bundle.report
-    report.checks.insert(0, _signature_check(doc, key, lot))
-    report.checks.append(_coverage_check(doc, log_key, lot))
+    history = bundle.checker.service_keys
+    report.checks.insert(0, _signature_check(doc, history.current, lot))
+    report.checks.append(_coverage_check(doc, log_key, history, lot))
     report.checks.append(_summary_check(doc, bundle, lot))
     report.checks.append(_partners_check(doc, bundle.registry, lot))
     return report, bundle.metrics
@@ -338,15 +343,14 @@ def verify_passport_v2(
 ) -> tuple[Report, dict[str, Any] | None]:
     """Check a version 2 passport: every byte signed, every entry in the log, the lot's chain,
     its inputs' summaries, the replay of one level, and what the passport states."""
-    key = service_key or log_key.public
-    key, key_check = service_key_check(doc, key, lot)
-    report = Report([_signature_check(doc, key, lot), key_check])
     registry = _v2_entries(doc, "registry")
     chain = _v2_entries(doc, "chain")
     inputs = _v2_entries(doc, "inputs")
     logged = doc.get("lot_summary")
     extra = [] if logged is None else [LedgerEntry.from_json(logged, path="lot_summary")]
-    checker = ChainChecker(key)
+    history, key_check = service_key_check(doc, service_key or log_key.public, lot, registry)
+    report = Report([_signature_check(doc, history.current, lot), key_check])
+    checker = ChainChecker(history)
     report.checks.extend(registry_checks(checker, registry))
     for position, entry in enumerate(chain):
         problems = checker.chain_entry(entry, lot=lot, lot_seq=position)
@@ -389,6 +393,7 @@ def verify_passport_v2(
             lot,
             [*registry, *chain, *inputs, *extra],
             log_key,
+            history,
             proof_of=_node_table_proof_of,
             missing=("checkpoint", "the passport carries no checkpoint"),
         )

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 
 from app.ledger.errors import FieldError, LedgerError
 from app.ledger.hashing import sha256_hex
-from app.ledger.note import NoteVerifier, open_checkpoint
+from app.ledger.note import NoteVerifier
 from app.ledger.records import LedgerEntry, receipt_bytes
 from app.ledger.report import Check, Report
+from app.ledger.service_keys import ServiceKeyHistory
 from app.ledger.verify import verify_in_checkpoint
 
 __all__ = ["RECEIPT_FORMAT", "verify_receipt"]
@@ -35,19 +37,74 @@ def _proof(value: object, field: str) -> list[bytes]:
     return hashes
 
 
+def _key_history(
+    doc: dict[str, Any], log_key: NoteVerifier, report: Report
+) -> tuple[ServiceKeyHistory, list[tuple[LedgerEntry, list[bytes]]]]:
+    """The service keys the receipt's ``service_keys`` announcements state (§19); each
+    announcement is proven in the receipt's checkpoint by the caller."""
+    items = doc.get("service_keys") or []
+    if not isinstance(items, list):
+        raise FieldError("service_keys", "must be a list of announcements with proofs")
+    announced = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise FieldError(f"service_keys[{i}]", "must be an object")
+        entry = LedgerEntry.from_json(item.get("entry"), path=f"service_keys[{i}].entry")
+        proof = _proof(item.get("inclusion_proof"), f"service_keys[{i}].inclusion_proof")
+        announced.append((entry, proof))
+    try:
+        history = ServiceKeyHistory.from_announcements(
+            [e for e, _ in announced], current=log_key.public
+        )
+    except LedgerError as exc:
+        report.checks.append(Check("service key", False, f"the key history does not verify: {exc}"))
+        return ServiceKeyHistory(log_key.public), []
+    problem = history.pinned_check(log_key.public)
+    if problem is not None:
+        report.checks.append(Check("service key", False, problem))
+    elif history.rotated:
+        report.checks.append(
+            Check(
+                "service key",
+                True,
+                f"the log key {log_key.public.key_id} reaches {history.current.key_id} "
+                f"through {len(history.periods) - 1} key rotation(s)",
+            )
+        )
+    return history, announced
+
+
 def verify_receipt(doc: object, *, log_key: NoteVerifier) -> Report:
     """Check a receipt offline; the report names every check and what failed."""
     if not isinstance(doc, dict) or doc.get("format") != RECEIPT_FORMAT:
         raise FieldError("format", f"not a {RECEIPT_FORMAT} document")
     report = Report()
+    history, announced = _key_history(doc, log_key, report)
+    if report.failures:
+        return report
     try:
-        checkpoint = open_checkpoint(str(doc.get("checkpoint")), log_key)
+        checkpoint = history.open_checkpoint(str(doc.get("checkpoint")), log_key.name)
     except LedgerError as exc:
         report.checks.append(Check("checkpoint", False, str(exc)))
         return report
+    signer = history.key_at(checkpoint.size)
     report.checks.append(
-        Check("checkpoint", True, f"signed by {log_key.name}, tree size {checkpoint.size}")
+        Check(
+            "checkpoint",
+            True,
+            f"signed by {log_key.name} (key {signer.key_id}), tree size {checkpoint.size}",
+        )
     )
+    for announcement, proof in announced:
+        problem = verify_in_checkpoint(announcement, proof, checkpoint)
+        report.checks.append(
+            Check(
+                "key handover",
+                problem is None,
+                problem or f"the announcement of key {announcement.body.get('key')} is in the log",
+                seq=announcement.seq,
+            )
+        )
     entry = LedgerEntry.from_json(doc.get("entry"), path="entry")
     if doc.get("tree_size") != checkpoint.size or doc.get("index") != entry.seq:
         report.checks.append(
@@ -77,7 +134,7 @@ def verify_receipt(doc: object, *, log_key: NoteVerifier) -> Report:
         )
     )
     try:
-        log_key.public.verify(
+        history.key_at(entry.seq).verify(
             receipt_bytes(
                 seq=entry.seq, kind=entry.kind, entry_hash=entry_hash, recorded_at=entry.recorded_at
             ),

@@ -17,6 +17,7 @@ from app.ledger.canonical import canonical_bytes
 from app.ledger.errors import FieldError
 from app.ledger.hashing import is_hash, sha256_hex
 from app.ledger.keys import PublicKey, SigningKey, b64decode_strict, b64encode
+from app.ledger.service_keys import SERVICE_KEY_TYPE
 
 __all__ = [
     "ENTRY_KINDS",
@@ -46,6 +47,7 @@ ENTRY_KINDS: dict[str, str] = {
     "key": KEY_TYPE,
     "key_revocation": REVOCATION_TYPE,
     "summary": "goldtrail.summary.v1",
+    "service_key": SERVICE_KEY_TYPE,
 }
 
 

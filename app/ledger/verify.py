@@ -32,6 +32,7 @@ from app.ledger.records import (
     receipt_bytes,
 )
 from app.ledger.report import Check, Report
+from app.ledger.service_keys import ServiceKeyHistory
 from app.ledger.transformations import Transformation
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "KeyState",
     "Report",
     "log_checks",
+    "open_logged_checkpoint",
     "registry_checks",
     "service_key_check",
     "verify_in_checkpoint",
@@ -78,8 +80,12 @@ class _Head:
 class ChainChecker:
     """Checks ledger entries one by one; each method returns the problems it found."""
 
-    def __init__(self, service_key: PublicKey) -> None:
-        self.service_key = service_key
+    def __init__(self, service_keys: ServiceKeyHistory | PublicKey) -> None:
+        self.service_keys = (
+            service_keys
+            if isinstance(service_keys, ServiceKeyHistory)
+            else ServiceKeyHistory(service_keys)
+        )
         self.keys: dict[str, KeyState] = {}
         self.heads: dict[str, _Head] = {}
         self.prechecked: set[tuple[bytes, bytes, bytes]] = set()
@@ -96,7 +102,7 @@ class ChainChecker:
         )
         try:
             self._verify(
-                self.service_key,
+                self.service_keys.key_at(entry.seq),
                 message,
                 entry.receipt_signature(),
                 what=f"receipt of seq {entry.seq}",
@@ -113,21 +119,37 @@ class ChainChecker:
         return entry_hash, [f"hash: body hashes to {entry_hash[:16]}…, stored {entry.hash[:16]}…"]
 
     def registry(self, entry: LedgerEntry) -> list[str]:
-        """Check a partner, key or revocation record; remember valid keys and revocations."""
+        """Check a service record (partner, key, revocation, summary, service key
+        announcement), signed by the service key in force at its seq; remember what it says."""
         canonical = entry.body_bytes
         entry_hash, problems = self._hash(entry, canonical)
         if entry.body.get("type") != ENTRY_KINDS[entry.kind]:
             problems.append(f"type: body type does not match kind {entry.kind}")
         try:
             self._verify(
-                self.service_key, canonical, entry.signature_bytes(), what="registry record"
+                self.service_keys.key_at(entry.seq),
+                canonical,
+                entry.signature_bytes(),
+                what=f"{entry.kind} record",
             )
         except LedgerError as exc:
             problems.append(f"signature: {exc}")
         problems += self._receipt(entry, entry_hash)
+        if not problems and entry.kind == "service_key":
+            problems += self._follow(entry)
         if not problems:
             self._remember(entry)
         return problems
+
+    def _follow(self, entry: LedgerEntry) -> list[str]:
+        """Follow a key announcement, unless the history already holds it (a document's)."""
+        if any(p.announced_seq == entry.seq for p in self.service_keys.periods):
+            return []
+        try:
+            self.service_keys.announce(entry.seq, entry.body)
+        except LedgerError as exc:
+            return [f"service key: {exc}"]
+        return []
 
     def _remember(self, entry: LedgerEntry) -> None:
         body = entry.body
@@ -239,16 +261,46 @@ class ChainChecker:
 
 
 def service_key_check(
-    doc: dict[str, Any], pinned: PublicKey | None, lot: str
-) -> tuple[PublicKey, Check]:
+    doc: dict[str, Any], pinned: PublicKey | None, lot: str, registry: list[LedgerEntry]
+) -> tuple[ServiceKeyHistory, Check]:
+    """The service keys a document's entries are signed with, and whether ``pinned`` anchors
+    them: the document's ``service_key`` (the key in force when it was issued), reached from
+    earlier keys through the key announcements among its registry entries (§19)."""
     exported = PublicKey.from_b64(str(doc.get("service_key")), field="service_key")
-    if pinned is None:
-        return exported, Check(
-            "service key", True, "taken from the export itself (not pinned)", lot=lot
+    announcements = [e for e in registry if e.kind == "service_key"]
+    try:
+        history = ServiceKeyHistory.from_announcements(announcements, current=exported)
+    except LedgerError as exc:
+        return ServiceKeyHistory(exported), Check(
+            "service key", False, f"the key history does not verify: {exc}", lot=lot
         )
-    same = pinned.raw == exported.raw
-    detail = "matches the pinned key" if same else "export names a different service key"
-    return pinned, Check("service key", same, detail, lot=lot)
+    if history.current.raw != exported.raw:
+        return history, Check(
+            "service key",
+            False,
+            f"the document names service key {exported.key_id}, but its key announcements "
+            f"end at {history.current.key_id}",
+            lot=lot,
+        )
+    rotations = len(history.periods) - 1
+    followed = f", reached through {rotations} key rotation(s) in the log" if rotations else ""
+    if pinned is None:
+        return history, Check(
+            "service key", True, f"taken from the export itself (not pinned){followed}", lot=lot
+        )
+    if pinned.raw == exported.raw:
+        return history, Check("service key", True, f"matches the pinned key{followed}", lot=lot)
+    if history.holds(pinned):
+        return history, Check(
+            "service key",
+            True,
+            f"the pinned key {pinned.key_id} handed over to {exported.key_id}{followed}",
+            lot=lot,
+        )
+    # Every entry is then checked against the pinned key, and fails as it should.
+    return ServiceKeyHistory(pinned), Check(
+        "service key", False, "export names a different service key", lot=lot
+    )
 
 
 def registry_checks(checker: ChainChecker, registry: list[LedgerEntry]) -> list[Check]:
@@ -311,8 +363,6 @@ def verify_lot_export(
         raise FieldError("lot", "must be a string")
     if service_key is None and log_key is not None:
         service_key = log_key.public
-    key, key_check = service_key_check(doc, service_key, lot)
-    report = Report([key_check])
     registry = [
         LedgerEntry.from_json(item, path=f"registry[{i}]")
         for i, item in enumerate(doc.get("registry") or [])
@@ -321,7 +371,9 @@ def verify_lot_export(
         LedgerEntry.from_json(item, path=f"events[{i}]")
         for i, item in enumerate(doc.get("events") or [])
     ]
-    checker = ChainChecker(key)
+    history, key_check = service_key_check(doc, service_key, lot, registry)
+    report = Report([key_check])
+    checker = ChainChecker(history)
     report.checks.extend(registry_checks(checker, registry))
     for lot_seq, entry in enumerate(events):
         problems = checker.chain_entry(entry, lot=lot, lot_seq=lot_seq)
@@ -340,7 +392,7 @@ def verify_lot_export(
     head = checker.heads.get(lot)
     report.checks.append(_head_check(doc, lot, head.hash if head else None, len(events)))
     if log_key is not None:
-        report.checks.extend(log_checks(doc, lot, [*registry, *events], log_key))
+        report.checks.extend(log_checks(doc, lot, [*registry, *events], log_key, history))
     return report
 
 
@@ -376,22 +428,36 @@ def listed_proof(log: dict[str, Any], seq: int, size: int) -> list[bytes] | None
         return None
 
 
+def open_logged_checkpoint(
+    note: str, log_key: NoteVerifier, history: ServiceKeyHistory | None
+) -> Checkpoint:
+    """A document's checkpoint, verified with the key in force at its size."""
+    if history is None:
+        return open_checkpoint(note, log_key)
+    return history.open_checkpoint(note, log_key.name)
+
+
 def log_checks(
     doc: dict[str, Any],
     lot: str,
     entries: list[LedgerEntry],
     log_key: NoteVerifier,
+    history: ServiceKeyHistory | None = None,
     *,
     proof_of: ProofOf = listed_proof,
     missing: tuple[str, str] = ("log", "the export carries no checkpoint and proofs"),
 ) -> list[Check]:
     """The document's checkpoint, then each entry in its tree by the proof ``proof_of`` reads;
-    ``missing`` is the check (name, detail) failed by a document without a ``log``."""
+    ``missing`` is the check (name, detail) failed by a document without a ``log``.
+
+    With ``history`` the checkpoint is verified with the service key in force at its size
+    (the log's name is ``log_key``'s); without, with ``log_key`` itself.
+    """
     log = doc.get("log")
     if not isinstance(log, dict):
         return [Check(missing[0], False, missing[1], lot=lot)]
     try:
-        checkpoint = open_checkpoint(str(log.get("checkpoint")), log_key)
+        checkpoint = open_logged_checkpoint(str(log.get("checkpoint")), log_key, history)
     except LedgerError as exc:
         return [Check("checkpoint", False, str(exc), lot=lot)]
     checks = [

@@ -20,8 +20,7 @@ from app.ledger.errors import LedgerError
 from app.ledger.events import EVENT_TYPE, Event
 from app.ledger.genealogy import GENEALOGY_FORMAT, verify_genealogy
 from app.ledger.keys import PublicKey, SigningKey, b64encode
-from app.ledger.merkle import verify_consistency
-from app.ledger.note import Checkpoint, NoteVerifier, open_checkpoint
+from app.ledger.note import NoteVerifier, open_checkpoint
 from app.ledger.passport import PASSPORT_FORMAT, PASSPORT_V2, verify_passport
 from app.ledger.receipts import RECEIPT_FORMAT, verify_receipt
 from app.ledger.report import Check, Report
@@ -427,54 +426,31 @@ def monitor(
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Check the log never forks or shrinks: verify the latest checkpoint and its
-    consistency with the last one kept. Exits 1 and keeps the old state if not.
+    consistency with the last one kept, following service key rotations the log
+    announces. Exits 1 and keeps the old state if not.
     """
-    verifier = NoteVerifier.parse(log_key)
-    base = url.rstrip("/")
-    try:
-        note = httpx.get(f"{base}/v1/log/checkpoint", timeout=30).raise_for_status().text
-        latest = open_checkpoint(note, verifier)
-    except (httpx.HTTPError, LedgerError) as exc:
-        raise _fail(f"latest checkpoint: {exc}") from exc
-    console.print(f"✓ checkpoint {latest.origin} size {latest.size} is signed by the log key")
-    if state.exists():
-        kept = open_checkpoint(state.read_text(encoding="utf-8"), verifier)
-        problem = _consistency_problem(base, kept, latest)
-        if problem is not None:
-            console.print(f"[red]✗ {problem}[/red]", highlight=False)
-            raise typer.Exit(code=1)
-        console.print(f"✓ size {latest.size} is consistent with the kept size {kept.size}")
-    state.write_text(note, encoding="utf-8")
+    from app.monitor import MonitorAlarm, observe
 
-
-def _consistency_problem(base: str, kept: Checkpoint, latest: Checkpoint) -> str | None:
-    if latest.size < kept.size:
-        return f"the log shrank from {kept.size} to {latest.size} entries"
-    if latest.size == kept.size:
-        return None if latest.root == kept.root else f"two roots for size {kept.size}: a fork"
-    if kept.size == 0:
-        return None
+    trusted = NoteVerifier.parse(log_key)
+    kept = state.read_text(encoding="utf-8") if state.exists() else None
     try:
-        answer = (
-            httpx.get(
-                f"{base}/v1/log/proof/consistency",
-                params={"from": kept.size, "to": latest.size},
-                timeout=30,
-            )
-            .raise_for_status()
-            .json()
-        )
-        proof = [base64.b64decode(item, validate=True) for item in answer["proof"]]
-        verify_consistency(
-            old_size=kept.size,
-            new_size=latest.size,
-            old_root=kept.root,
-            new_root=latest.root,
-            proof=proof,
-        )
-    except (httpx.HTTPError, LedgerError, KeyError, ValueError) as exc:
-        return f"no valid consistency proof from {kept.size} to {latest.size} (a fork): {exc}"
-    return None
+        with httpx.Client(base_url=url.rstrip("/"), timeout=30) as client:
+            seen = observe(client, trusted, kept)
+    except MonitorAlarm as exc:
+        console.print(f"[red]✗ {exc}[/red]", highlight=False)
+        raise typer.Exit(code=1) from exc
+    for line in seen.followed:
+        console.print(f"✓ {line}", highlight=False)
+    latest = seen.latest
+    signer = seen.history.key_at(latest.size).key_id
+    console.print(
+        f"✓ checkpoint {latest.origin} size {latest.size} is signed by the log key {signer}",
+        highlight=False,
+    )
+    if kept is not None:
+        kept_size = seen.history.open_checkpoint(kept, trusted.name).size
+        console.print(f"✓ size {latest.size} is consistent with the kept size {kept_size}")
+    state.write_text(seen.note, encoding="utf-8")
 
 
 def _admin_token(token: str | None) -> str:
@@ -556,6 +532,57 @@ def restore_command(
 def _shown_url(url: str) -> str:
     """The database URL without its password."""
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+@admin_app.command("rotate-service-key")
+def rotate_service_key(
+    new_key_file: Annotated[
+        Path | None,
+        typer.Option(help="The new key (PEM, as goldtrail keygen writes); else one is made."),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm: the rotation is logged for ever.")
+    ] = False,
+) -> None:
+    """Rotate the service key: the log announces the new key, signed by the old one.
+
+    Runs beside the service, on the configured database and key file: the new key
+    signs from the next entry on, workers switch to it by themselves, and the old
+    key is moved aside for you to take offline or destroy (docs/OPERATIONS.md).
+    """
+    from app.db import make_engine
+    from app.keystore import install_staged_key, load_or_create_secrets, stage_key
+    from app.services.context import LedgerContext
+    from app.services.rotation import rotate
+
+    if not yes:
+        raise _fail("a rotation is logged for ever; add --yes to confirm")
+    settings = Settings()
+    try:
+        old = load_or_create_secrets(settings, create=False).service_key
+        new = SigningKey.load(new_key_file) if new_key_file else SigningKey.generate()
+    except (OSError, LedgerError) as exc:
+        raise _fail(str(exc)) from exc
+    staged = stage_key(settings, new)
+    engine = make_engine(settings.database_url)
+    ctx = LedgerContext(engine=engine, settings=settings, service_key=old)
+    try:
+        rotation = rotate(ctx, new)
+    except LedgerError as exc:
+        staged.unlink(missing_ok=True)
+        raise _fail(str(exc)) from exc
+    finally:
+        engine.dispose()
+    retired = install_staged_key(settings, old.public.key_id)
+    verifier = NoteVerifier.of(settings.log_origin, new.public)
+    console.print(
+        f"rotated the service key at seq {rotation.announcement.seq}: "
+        f"{old.public.key_id} → {new.public.key_id}\n"
+        f"handover checkpoint: size {rotation.handover.size}, signed by both keys\n"
+        f"new log verifier key: {verifier}\n"
+        f"the old key is in {retired}: take it offline or destroy it",
+        highlight=False,
+    )
 
 
 @admin_app.command("partner-add")

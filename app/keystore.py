@@ -10,7 +10,7 @@ from pathlib import Path
 from app.config import Settings
 from app.ledger.keys import SigningKey
 
-__all__ = ["Secrets", "load_or_create_secrets"]
+__all__ = ["Secrets", "install_staged_key", "load_or_create_secrets", "stage_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +51,26 @@ def load_or_create_secrets(settings: Settings, *, create: bool = True) -> Secret
             created.append(token_path)
         token = token_path.read_text(encoding="ascii").strip()
     return Secrets(service_key=service_key, admin_token=token, created=tuple(created))
+
+
+def staged_path(key_path: Path) -> Path:
+    """Where a new service key waits until its rotation is committed (workers look there too)."""
+    return key_path.with_name(key_path.name + ".next")
+
+
+def stage_key(settings: Settings, key: SigningKey) -> Path:
+    """Write the next service key beside the current one, readable by the owner only."""
+    staged = staged_path(settings.service_key_path)
+    staged.unlink(missing_ok=True)
+    _write_private(staged, key.to_pem())
+    return staged
+
+
+def install_staged_key(settings: Settings, retired_id: str) -> Path:
+    """After the rotation is committed: the staged key becomes the service key file, and the
+    old one is kept aside (to be moved offline or destroyed by the operator)."""
+    key_path = settings.service_key_path
+    retired = key_path.with_name(f"{key_path.name}.retired-{retired_id[:16]}")
+    os.replace(key_path, retired)
+    os.replace(staged_path(key_path), key_path)
+    return retired

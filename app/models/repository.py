@@ -83,6 +83,7 @@ __all__ = [
     "registry_entries",
     "replace_api_key_hash",
     "save_lots",
+    "service_key_entries",
     "summaries_at",
     "summary_body_of",
     "tree_nodes_by_id",
@@ -579,10 +580,24 @@ def keys_of_partner(conn: Connection, partner_id: str) -> list[KeyRow]:
     return [_key(row) for row in conn.execute(query)]
 
 
+_SERVICE_KEYS = (
+    select(ledger_entries)
+    .where(ledger_entries.c.kind == "service_key")
+    .order_by(ledger_entries.c.seq)
+)
+
+
+def service_key_entries(conn: Connection) -> list[LedgerEntry]:
+    """Every service key announcement, in order (a handful: one per rotation)."""
+    return [_entry(row) for row in conn.execute(_SERVICE_KEYS)]
+
+
 def registry_entries(conn: Connection, *, key_ids: set[str]) -> list[LedgerEntry]:
-    """The registry entries (key registrations and revocations, and their partners) of keys."""
+    """The registry entries (key registrations and revocations, and their partners) of keys,
+    and every service key announcement: what a document's verifier needs, in seq order."""
+    announcements = service_key_entries(conn)
     if not key_ids:
-        return []
+        return announcements
     keys = conn.execute(
         select(
             partner_keys.c.registered_seq, partner_keys.c.revoked_seq, partner_keys.c.partner_id
@@ -600,7 +615,7 @@ def registry_entries(conn: Connection, *, key_ids: set[str]) -> list[LedgerEntry
     rows = conn.execute(
         select(ledger_entries).where(ledger_entries.c.seq.in_(seqs)).order_by(ledger_entries.c.seq)
     )
-    return [_entry(row) for row in rows]
+    return sorted([*map(_entry, rows), *announcements], key=lambda entry: entry.seq)
 
 
 @lru_cache(maxsize=128)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from app.ledger.records import (
     leaf_bytes,
     receipt_bytes,
 )
+from app.ledger.service_keys import ServiceKeyHistory
 from app.ledger.summaries import summary_body
 from app.ledger.transformations import Transformation
 from app.models import repository
@@ -205,11 +207,20 @@ def _signed(row: Row, body: dict[str, Any], stored: bytes, hints: dict[str, byte
     row.signed_with = hints.get(str(row.key))
 
 
+KeysAhead = list[tuple[int, bytes]]
+"""The service keys read ahead, unverified: (first position it signs, raw public key)."""
+
+
+def _key_at(keys: KeysAhead, position: int) -> bytes:
+    index = bisect_right([first for first, _ in keys], position) - 1
+    return keys[max(index, 0)][1]
+
+
 def check_chunk(
     url: str,
     start: int,
     end: int,
-    service_key: bytes,
+    service_keys: KeysAhead,
     hints: dict[str, bytes],
     checkpoint_sizes: list[int],
 ) -> Chunk:
@@ -220,7 +231,7 @@ def check_chunk(
         links = repository.link_rows(conn, start, end)
         nodes = repository.node_rows(conn, start, end)
     rows: list[Row] = []
-    signatures = _Signatures(service_key)
+    signatures = _Signatures(service_keys)
     leaves: dict[int, bytes] = {}
     expected = start
     for seq, kind, stored_hash, text, signature, signer, recorded_at, receipt in stored:
@@ -229,7 +240,7 @@ def check_chunk(
             row.problems.append(("sequence", f"entries {expected} to {seq - 1} are missing"))
         expected = seq + 1
         data = text.encode("utf-8")
-        _read(row, stored_hash, text, data, service_key, hints)
+        _read(row, stored_hash, text, data, _key_at(service_keys, seq), hints)
         signatures.add(row, data, signature, receipt, recorded_at)
         leaves[seq] = leaf_hash(
             leaf_bytes(
@@ -273,7 +284,7 @@ def _read(
 class _Signatures:
     """A chunk's receipts and signatures, verified together."""
 
-    service_key: bytes
+    service_keys: KeysAhead
     tasks: list[tuple[bytes, bytes, bytes]] = field(default_factory=list)
     owners: list[tuple[Row, str]] = field(default_factory=list)
 
@@ -283,7 +294,11 @@ class _Signatures:
                 seq=row.seq, kind=row.kind, entry_hash=row.hash, recorded_at=recorded_at
             )
             self.tasks.append(
-                (self.service_key, b64decode_strict(receipt, field="receipt"), message)
+                (
+                    _key_at(self.service_keys, row.seq),
+                    b64decode_strict(receipt, field="receipt"),
+                    message,
+                )
             )
             self.owners.append((row, "receipt"))
         except LedgerError as exc:
@@ -401,12 +416,14 @@ class _Sequence:
     """The state of the pass in sequence."""
 
     report: AuditReport
-    verifier: NoteVerifier
+    origin: str
+    history: ServiceKeyHistory
     keys: dict[str, _Key] = field(default_factory=dict)
     heads: dict[str, _Head] = field(default_factory=dict)
     countries: dict[str, str | None] = field(default_factory=dict)
     tree: CompactRange = field(default_factory=CompactRange)
     replay: Replay = field(init=False)
+    checkpoint_sizes: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.replay = Replay(None, self.countries)
@@ -423,8 +440,19 @@ class _Sequence:
             self._replay(row)
         elif row.kind == "summary":
             self._summary(row)
+        elif row.kind == "service_key":
+            self._announcement(row)
         elif not row.problems and row.signature_ok and row.record is not None:
             self._remember(row.seq, row.record)
+
+    def _announcement(self, row: Row) -> None:
+        """Follow a service key rotation: from the next position on, the new key signs."""
+        if row.problems or not row.signature_ok or row.record is None:
+            return  # already a failure; the keys after it are not followed
+        try:
+            self.history.announce(row.seq, row.record)
+        except LedgerError as exc:
+            self.report.fail("service key", str(exc), seq=row.seq)
 
     def _links(self, row: Row) -> None:
         report = self.report
@@ -584,8 +612,14 @@ class _Sequence:
         size = checkpoint.size
         if checkpoint.root != root:
             report.fail("checkpoint", "its root is not the root of the entries", size=size)
+        self.checkpoint_sizes.add(size)
         try:
-            signed = open_checkpoint(checkpoint.note, self.verifier)
+            signed = self.history.open_checkpoint(checkpoint.note, self.origin)
+            handover = [p for p in self.history.periods[1:] if p.first == size]
+            if handover:  # the key handing over co-signs the checkpoint that holds it
+                open_checkpoint(
+                    checkpoint.note, NoteVerifier.of(self.origin, self.history.key_at(size - 1))
+                )
         except LedgerError as exc:
             report.fail("checkpoint", f"signature: {exc}", size=size)
             return
@@ -623,18 +657,19 @@ def run(
     """
     started = time.perf_counter()
     report = AuditReport()
-    state = _Sequence(report, NoteVerifier.of(origin, service_key))
     url = engine.url.render_as_string(hide_password=False)
     with read_transaction(engine) as conn:
         total = repository.next_seq(conn)
         checkpoints = list(repository.iter_checkpoints(conn))
     hints = _hints(engine)
+    ahead = _service_keys_ahead(engine, service_key)
+    state = _Sequence(report, origin, ServiceKeyHistory(PublicKey(ahead[0][1])))
     for checkpoint in [c for c in checkpoints if c.size == 0]:
         state._checkpoint(checkpoint, EMPTY_ROOT)
     ranges = [(start, min(start + CHUNK, total)) for start in range(0, total, CHUNK)]
     due = {r: [c for c in checkpoints if r[0] < c.size <= r[1]] for r in ranges}
     jobs = (
-        (url, start, end, service_key.raw, hints, [c.size for c in due[(start, end)]])
+        (url, start, end, ahead, hints, [c.size for c in due[(start, end)]])
         for start, end in ranges
     )
     pool = ProcessPoolExecutor(workers) if workers > 0 else None
@@ -652,11 +687,56 @@ def run(
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     _finish(state, checkpoints, total, engine)
+    _keys_check(state, ahead, service_key)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _check_chunk_job(job: tuple[str, int, int, bytes, dict[str, bytes], list[int]]) -> Chunk:
+def _service_keys_ahead(engine: Engine, configured: PublicKey) -> KeysAhead:
+    """The service keys the announcements name, read ahead and unverified (the pass in
+    sequence follows each announcement and ``_keys_check`` compares): the first is the key
+    the first announcement hands over from, or the configured key if there is none."""
+    with read_transaction(engine) as conn:
+        announced = [(e.seq, e.body) for e in repository.service_key_entries(conn)]
+    keys: KeysAhead = []
+    for seq, body in announced:
+        try:
+            if not keys:
+                keys.append((0, PublicKey.from_b64(str(body.get("previous_public_key"))).raw))
+            keys.append((seq + 1, PublicKey.from_b64(str(body.get("public_key"))).raw))
+        except LedgerError:
+            break  # the pass in sequence reports the announcement
+    return keys or [(0, configured.raw)]
+
+
+def _keys_check(state: _Sequence, ahead: KeysAhead, configured: PublicKey) -> None:
+    """The keys followed in sequence are those the chunks verified with, the last of them is
+    the configured service key, and each handover checkpoint exists."""
+    report, history = state.report, state.history
+    followed = [(p.first, p.key.raw) for p in history.periods]
+    if followed != ahead:
+        report.fail(
+            "service key",
+            f"the log's key announcements do not chain: {len(ahead) - 1} announced, "
+            f"{len(followed) - 1} followed",
+        )
+    if history.current.raw != configured.raw:
+        report.fail(
+            "service key",
+            f"the key in force per the log is {history.current.key_id}, but the configured "
+            f"service key is {configured.key_id}",
+        )
+    for period in history.periods[1:]:
+        if period.first not in state.checkpoint_sizes:
+            report.fail(
+                "checkpoint",
+                f"no handover checkpoint of size {period.first} for the rotation at seq "
+                f"{period.announced_seq}",
+                seq=period.announced_seq,
+            )
+
+
+def _check_chunk_job(job: tuple[str, int, int, KeysAhead, dict[str, bytes], list[int]]) -> Chunk:
     return check_chunk(*job)
 
 

@@ -48,11 +48,12 @@ class ProcessMemory:
     uses it only if the log still has exactly that size."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LedgerContext:
     engine: Engine
     settings: Settings
     service_key: SigningKey
+    """The key in force; ``app.services.service_keys.in_force`` switches it after a rotation."""
     memory: ProcessMemory = field(default_factory=ProcessMemory)
 
     @contextmanager

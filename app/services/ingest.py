@@ -36,6 +36,7 @@ from app.services import log
 from app.services.clock import utc_now
 from app.services.context import LedgerContext
 from app.services.errors import Forbidden, ServiceError, StaleHead
+from app.services.service_keys import in_force
 from app.services.summaries import Summarizer
 from app.services.writer import Appender, ChainLink
 
@@ -201,13 +202,17 @@ def _book(
     """What the batch's rules read (one round trip on PostgreSQL), and its appender."""
     lots, keys, partners = _named(submissions)
     state = repository.batch_state(conn, lots=lots, keys=keys, partners=partners)
+    known = ctx.memory.tree
+    # Only another process can have rotated the service key since this one last wrote,
+    # and then the log has grown under it.
+    moved = known is None or known.size != state.next_seq
     # The time is read under the sequencer lock, so recorded_at never goes back along seq.
     appender = Appender(
         conn,
-        service_key=ctx.service_key,
+        service_key=in_force(conn, ctx) if moved else ctx.service_key,
         now=utc_now(),
         size=state.next_seq,
-        known=ctx.memory.tree,
+        known=known,
     )
     summarizer = Summarizer.start(
         appender,

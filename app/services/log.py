@@ -18,12 +18,14 @@ from sqlalchemy import Connection
 
 from app.db import read_transaction, single_read, write_transaction
 from app.ledger import merkle
+from app.ledger.keys import SigningKey
 from app.ledger.note import Checkpoint, NoteVerifier, format_checkpoint, sign_note
 from app.models import repository
 from app.models.repository import CheckpointRow
 from app.services.clock import format_time, utc_now
 from app.services.context import LedgerContext
 from app.services.errors import NotFound, NotYet
+from app.services.service_keys import in_force
 
 __all__ = [
     "RECEIPT_FORMAT",
@@ -39,6 +41,7 @@ __all__ = [
     "proofs_against",
     "proven",
     "receipt",
+    "sign_checkpoint",
     "stored_checkpoint",
     "tree_checkpoint",
     "verifier",
@@ -79,11 +82,19 @@ def _is_due(latest: CheckpointRow | None, interval: float, now: datetime) -> boo
     return latest is None or now - _issued(latest) >= timedelta(seconds=interval)
 
 
-def _sign(
-    conn: Connection, ctx: LedgerContext, *, size: int, root: bytes, now: datetime
+def sign_checkpoint(
+    conn: Connection,
+    ctx: LedgerContext,
+    *,
+    size: int,
+    root: bytes,
+    now: datetime,
+    cosigners: tuple[SigningKey, ...] = (),
 ) -> CheckpointRow:
+    """Sign and keep the checkpoint of ``size`` entries, with the key in force (§19)."""
+    key = in_force(conn, ctx)
     text = format_checkpoint(Checkpoint(ctx.settings.log_origin, size, root))
-    note = sign_note(text, name=ctx.settings.log_origin, key=ctx.service_key)
+    note = sign_note(text, name=ctx.settings.log_origin, key=key, cosigners=cosigners)
     checkpoint = CheckpointRow(size=size, root=root, note=note, issued_at=format_time(now))
     repository.append_checkpoint(conn, checkpoint)
     ctx.memory.checkpoint_at = now
@@ -113,7 +124,7 @@ def checkpoint_if_due(
         if latest.size >= size or now - issued < interval:
             ctx.memory.checkpoint_at = max(issued, seen) if seen else issued
             return None
-    return _sign(conn, ctx, size=size, root=root(), now=now)
+    return sign_checkpoint(conn, ctx, size=size, root=root(), now=now)
 
 
 def _issued(checkpoint: CheckpointRow) -> datetime:
@@ -133,7 +144,7 @@ def checkpoint_in(conn: Connection, ctx: LedgerContext, *, force: bool) -> Check
         return latest
     known = ctx.memory.tree
     root = known.root() if known is not None and known.size == size else _root(conn, size)
-    return _sign(conn, ctx, size=size, root=root, now=now)
+    return sign_checkpoint(conn, ctx, size=size, root=root, now=now)
 
 
 def issue_checkpoint(ctx: LedgerContext, *, force: bool = False) -> CheckpointRow:
@@ -179,6 +190,7 @@ def proven(
     for _ in range(_PROVE_ATTEMPTS):
         checkpoint = tree_checkpoint(ctx)
         with read_transaction(ctx.engine) as conn:
+            in_force(conn, ctx)  # the document names the key in force, after a rotation too
             doc = build(conn, checkpoint)
         if checkpoint is None or _newest_seq(doc) < checkpoint.size:
             return doc
@@ -329,13 +341,19 @@ def receipt(ctx: LedgerContext, index: int) -> dict[str, Any]:
     with read_transaction(ctx.engine) as conn:
         found = repository.entry_by_seq(conn, index)
         assert found is not None
-        proof = proofs_against(conn, [index], checkpoint.size)[index]
-    return {
+        announcements = [e for e in repository.service_key_entries(conn) if e.seq < checkpoint.size]
+        proofs = proofs_against(conn, [index, *(e.seq for e in announcements)], checkpoint.size)
+    doc: dict[str, Any] = {
         "format": RECEIPT_FORMAT,
         "origin": ctx.settings.log_origin,
         "index": index,
         "entry": found.to_json(),
         "tree_size": checkpoint.size,
-        "inclusion_proof": proof,
+        "inclusion_proof": proofs[index],
         "checkpoint": checkpoint.note,
     }
+    if announcements:
+        doc["service_keys"] = [
+            {"entry": e.to_json(), "inclusion_proof": proofs[e.seq]} for e in announcements
+        ]
+    return doc

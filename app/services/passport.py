@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from decimal import localcontext
 from typing import Any
 
+from sqlalchemy import Connection
+
 from app.db import read_transaction
 from app.ledger.balance import ARITHMETIC, plain
 from app.ledger.canonical import canonical_bytes
@@ -20,7 +22,6 @@ from app.ledger.credentials import (
 from app.ledger.errors import FieldError
 from app.ledger.keys import b64encode
 from app.ledger.metrics import MetricsError, lot_metrics
-from app.ledger.note import open_checkpoint
 from app.ledger.passport import (
     PASSPORT_FORMAT,
     PASSPORT_V2,
@@ -31,12 +32,13 @@ from app.ledger.passport import (
     verify_passport,
 )
 from app.ledger.report import Report
+from app.ledger.service_keys import KeyPeriod, ServiceKeyHistory
 from app.models import repository
 from app.models.repository import CheckpointRow
-from app.services import genealogy, log
+from app.services import genealogy, log, service_keys
 from app.services.clock import format_time, utc_now
 from app.services.context import LedgerContext
-from app.services.errors import Inconsistent, NotFound
+from app.services.errors import Conflict, Inconsistent, NotFound
 
 __all__ = [
     "Passport",
@@ -68,6 +70,7 @@ def _bundle(
 ) -> tuple[dict[str, Any], int]:
     tolerance = ctx.settings.assay_tolerance
     with read_transaction(ctx.engine) as conn:
+        service_keys.in_force(conn, ctx)
         state = repository.lot_state(conn, lot_id)
         if state is None:
             raise NotFound("lot.unknown", f"no lot {lot_id}", field="lot_id")
@@ -121,18 +124,33 @@ def build_v1(ctx: LedgerContext, lot_id: str) -> Passport:
     return Passport(doc, report)
 
 
+def _web_method(did: str, period: KeyPeriod) -> str:
+    # The first service key keeps the fragment it always had, so that credentials issued
+    # before any rotation still name a method the did:web document lists.
+    if period.announced_seq is None:
+        return f"{did}#service-key"
+    return f"{did}#service-key-{period.key.key_id[:16]}"
+
+
+def _key_history(ctx: LedgerContext) -> ServiceKeyHistory:
+    return service_keys.published(ctx)
+
+
 def issuer(ctx: LedgerContext) -> tuple[str, str]:
-    """The issuer's DID and the verification method of the service key."""
+    """The issuer's DID and the verification method of the service key in force."""
     did = ctx.settings.issuer_did
     if did is None:
         did = did_key(ctx.service_key.public)
         return did, f"{did}#{multikey(ctx.service_key.public)}"
-    return did, f"{did}#service-key"
+    return did, _web_method(did, _key_history(ctx).periods[-1])
 
 
 def did_document(ctx: LedgerContext) -> dict[str, Any]:
-    """The did:web document that names the service key (for a configured ``issuer_did``)."""
-    did, method = issuer(ctx)
+    """The did:web document that names every service key the log has used (for a configured
+    ``issuer_did``): credentials signed before a rotation still resolve."""
+    did, _ = issuer(ctx)
+    periods = _key_history(ctx).periods
+    methods = [_web_method(did, period) for period in periods]
     return {
         "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"],
         "id": did,
@@ -141,10 +159,11 @@ def did_document(ctx: LedgerContext) -> dict[str, Any]:
                 "id": method,
                 "type": "Multikey",
                 "controller": did,
-                "publicKeyMultibase": multikey(ctx.service_key.public),
+                "publicKeyMultibase": multikey(period.key),
             }
+            for method, period in zip(methods, periods, strict=True)
         ],
-        "assertionMethod": [method],
+        "assertionMethod": methods,
     }
 
 
@@ -152,7 +171,9 @@ def credential(ctx: LedgerContext, passport: Passport) -> dict[str, Any]:
     """The passport as a VC 2.0 credential, its subject the summary, metrics and bundle digest."""
     doc = passport.doc
     did, method = issuer(ctx)
-    checkpoint = open_checkpoint(str(doc["log"]["checkpoint"]), log.verifier(ctx))
+    checkpoint = _key_history(ctx).open_checkpoint(
+        str(doc["log"]["checkpoint"]), ctx.settings.log_origin
+    )
     base = ctx.settings.public_base_url.rstrip("/")
     unsigned = {
         "@context": [CREDENTIALS_V2],
@@ -230,6 +251,8 @@ def serve(ctx: LedgerContext, lot_id: str, *, checkpoint_size: int | None = None
         checkpoint = log.checkpoint_covering(ctx, latest)
     else:
         checkpoint = log.stored_checkpoint(ctx, checkpoint_size)
+        with read_transaction(ctx.engine) as conn:
+            _signable_at(conn, ctx, checkpoint.size)  # kept or not, the same answer
     key = (lot_id, checkpoint.size)
     served = _cached(ctx, key)
     if served is None:
@@ -246,6 +269,21 @@ def build(ctx: LedgerContext, lot_id: str) -> Passport:
     return serve(ctx, lot_id).passport
 
 
+def _signable_at(conn: Connection, ctx: LedgerContext, size: int) -> None:
+    """A passport as of the checkpoint of ``size`` is signed by the key in force then: refuse
+    one from before the latest rotation (that key is retired; PROTOCOL.md §19)."""
+    key = service_keys.in_force(conn, ctx)
+    then = service_keys.history(conn, ctx).key_at(size)
+    if then.raw != key.public.raw:
+        raise Conflict(
+            "passport.before_rotation",
+            f"the checkpoint of size {size} was signed by service key {then.key_id}, since "
+            f"retired: a passport is issued as of a checkpoint signed by {key.public.key_id} "
+            "(ask without ?checkpoint=)",
+            field="checkpoint",
+        )
+
+
 def build_v2(ctx: LedgerContext, lot_id: str, checkpoint: CheckpointRow) -> Passport:
     """The lot as of ``checkpoint``: its chain, its inputs' summaries, its latest summary,
     the registry of its signers, the node table of their proofs; signed. A lot whose
@@ -253,6 +291,7 @@ def build_v2(ctx: LedgerContext, lot_id: str, checkpoint: CheckpointRow) -> Pass
     size = checkpoint.size
     tolerance = ctx.settings.assay_tolerance
     with read_transaction(ctx.engine) as conn:
+        _signable_at(conn, ctx, size)
         chain = [entry for _, entry in repository.events_of_lot(conn, lot_id) if entry.seq < size]
         if not chain:
             raise NotFound(

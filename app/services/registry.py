@@ -25,6 +25,7 @@ from app.services import log
 from app.services.clock import utc_now
 from app.services.context import LedgerContext
 from app.services.errors import Conflict, NotFound
+from app.services.service_keys import in_force
 from app.services.writer import Appender
 
 __all__ = [
@@ -56,7 +57,7 @@ class NewPartner:
 
 
 def _appender(ctx: LedgerContext, conn: Connection) -> Appender:
-    return Appender(conn, service_key=ctx.service_key, now=utc_now())
+    return Appender(conn, service_key=in_force(conn, ctx), now=utc_now())
 
 
 def _written(ctx: LedgerContext, appender: Appender) -> None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from app.api.deps import ContextDep, ReaderDep
-from app.services import audit, log
+from app.services import audit, log, service_keys
 from app.services.errors import ServiceError
 
 router = APIRouter(prefix="/v1/log", tags=["transparency log"])
@@ -50,10 +50,27 @@ def checkpoint_at(ctx: ContextDep, size: Annotated[int, Path(ge=0, le=MAX_INDEX)
     "/key",
     response_class=PlainTextResponse,
     responses={200: NOTE},
-    summary="The log's verifier key, <name>+<key id>+<base64 key> (C2SP signed-note)",
+    summary="The log's verifier key in force, <name>+<key id>+<base64 key> (C2SP signed-note)",
+    description="The key that signs checkpoints now; `/v1/log/keys` lists every key the log "
+    "has used since its first.",
 )
 def key(ctx: ContextDep) -> str:
+    service_keys.refresh(ctx)
     return str(log.verifier(ctx)) + "\n"
+
+
+@router.get(
+    "/keys",
+    summary="Every service key the log has used, and the first position each signs",
+    description="The log's verifier keys in the order they were in force (PROTOCOL.md §19). "
+    "A key announced by the `service_key` entry at seq `announced_seq` signs the entries "
+    "from `first_position` on and the checkpoints of at least `first_position` entries; the "
+    "checkpoint of exactly `first_position` entries (the handover) is co-signed by the key "
+    "before it. Verify each announcement from a key you trust before trusting the next.",
+)
+def keys(ctx: ContextDep) -> dict[str, Any]:
+    history = service_keys.published(ctx)
+    return {"origin": ctx.settings.log_origin, "keys": history.to_json(ctx.settings.log_origin)}
 
 
 @router.get("/entries/{index}", summary="One entry and its leaf")
@@ -100,6 +117,7 @@ def receipt(ctx: ContextDep, index: Annotated[int, Path(ge=0, le=MAX_INDEX)]) ->
 
 @router.post("/audit", summary="Audit the whole log now (auditors and admin)")
 def run_audit(_: ReaderDep, ctx: ContextDep) -> dict[str, Any]:
+    service_keys.refresh(ctx)
     report = audit.run(
         ctx.engine, service_key=ctx.service_key.public, origin=ctx.settings.log_origin
     )

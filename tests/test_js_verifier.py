@@ -15,6 +15,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from typer.testing import CliRunner
+
+from app.cli import app as cli
+from app.config import Settings
+from tests.conftest import ADMIN_TOKEN
 from tests.scenario import RING, run_steps
 from tests.support import Actor, Ledger
 
@@ -40,7 +45,7 @@ TAMPERINGS: list[tuple[str, Any, str]] = [
 
 
 def test_the_javascript_verifier_under_nodes_test_runner(
-    ledger: Ledger, actors: dict[str, Actor], tmp_path: Path
+    ledger: Ledger, actors: dict[str, Actor], settings: Settings, tmp_path: Path
 ) -> None:
     run_steps(ledger, actors)
     (tmp_path / "log.key").write_text(ledger.client.get("/v1/log/key").text)
@@ -53,6 +58,28 @@ def test_the_javascript_verifier_under_nodes_test_runner(
         change(doc)
         (tmp_path / f"tampered-{name}.json").write_text(json.dumps(doc))
         (tmp_path / f"tampered-{name}.expect").write_text(expected)
+    # After a service key rotation: a passport whose entries span both keys, checked with the
+    # old log key (in log.key), and one whose announcement was changed.
+    result = CliRunner().invoke(
+        cli,
+        ["admin", "rotate-service-key", "--yes"],
+        env={
+            "GOLDTRAIL_ENVIRONMENT": "test",
+            "GOLDTRAIL_DATA_DIR": str(settings.data_dir),
+            "GOLDTRAIL_DATABASE_URL": settings.database_url,
+            "GOLDTRAIL_ADMIN_TOKEN": ADMIN_TOKEN,
+        },
+    )
+    assert result.exit_code == 0, result.output
+    rotated = ledger.client.get(f"/v1/lots/{RING}/passport").json()
+    assert [e["kind"] for e in rotated["registry"]].count("service_key") == 1
+    assert rotated["service_key"] != ring["service_key"]
+    (tmp_path / "valid-rotated.json").write_text(json.dumps(rotated, ensure_ascii=False))
+    forged = copy.deepcopy(rotated)
+    announcement = next(e for e in forged["registry"] if e["kind"] == "service_key")
+    announcement["body"]["public_key"] = ring["service_key"]
+    (tmp_path / "tampered-rotation.json").write_text(json.dumps(forged))
+    (tmp_path / "tampered-rotation.expect").write_text("registry service_key")
     assert NODE is not None, "Node.js (Debian's nodejs, or the machine's own) runs these tests"
     result = subprocess.run(
         [NODE, "--test", str(ROOT / "tests" / "js")],
@@ -63,4 +90,4 @@ def test_the_javascript_verifier_under_nodes_test_runner(
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"# pass {4 + len(TAMPERINGS) + 5}" in result.stdout, result.stdout
+    assert f"# pass {5 + len(TAMPERINGS) + 1 + 5}" in result.stdout, result.stdout

@@ -29,9 +29,12 @@ from app.cli import app as cli
 from app.config import Settings
 from app.ledger.canonical import parse_strict
 from app.ledger.errors import LedgerError
+from app.ledger.keys import SigningKey
 from app.ledger.note import NoteVerifier
 from app.ledger.passport import verify_passport
 from app.main import create_app
+from app.services.context import LedgerContext
+from app.services.rotation import rotate
 from tests.scenario import RING, run_steps
 from tests.support import Actor, Ledger, decode_qr, problem
 
@@ -277,6 +280,22 @@ def test_a_did_web_issuer_publishes_its_key(settings: Settings, ledger: Ledger) 
     assert credential["proof"]["verificationMethod"] == method["id"]
     raw = base58.b58decode(method["publicKeyMultibase"][1:])[2:]
     assert independent_verify(credential, raw)
+
+    # After a service key rotation the document names both keys: the credential signed
+    # before still resolves to its method, the one signed after to the new one.
+    with TestClient(create_app(settings_web)) as client:
+        context: LedgerContext = client.app.state.context  # type: ignore[attr-defined]
+        rotate(context, SigningKey.generate())
+        after = client.get("/v1/lots/LOT-W/passport/credential").json()
+        rotated = client.get("/.well-known/did.json").json()
+    methods = {m["id"]: m for m in rotated["verificationMethod"]}
+    assert rotated["assertionMethod"] == list(methods)
+    assert len(methods) == 2
+    assert methods[method["id"]] == method
+    new_method = methods[after["proof"]["verificationMethod"]]
+    assert new_method["id"].startswith("did:web:goldtrail.example#service-key-")
+    assert independent_verify(after, base58.b58decode(new_method["publicKeyMultibase"][1:])[2:])
+    assert not independent_verify(after, raw)
 
 
 def test_the_qr_code_decodes_to_the_page_and_the_certificate_reads(

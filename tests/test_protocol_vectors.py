@@ -26,6 +26,7 @@ from app.ledger.merkle import (
 from app.ledger.metrics import Replay, lot_metrics
 from app.ledger.note import Checkpoint, NoteVerifier, format_checkpoint, open_checkpoint, sign_note
 from app.ledger.records import LedgerEntry, leaf_bytes, receipt_bytes
+from app.ledger.service_keys import ServiceKeyHistory, service_key_record
 from app.ledger.summaries import carried_of, summary_body
 from app.ledger.transformations import Transformation
 
@@ -36,7 +37,7 @@ BLOCK = re.compile(r"<!-- vector ([a-z0-9-]+) -->\n```[a-z]*\n(.*?)\n```", re.DO
 @pytest.fixture(scope="module")
 def vectors() -> dict[str, str]:
     found = dict(BLOCK.findall(PROTOCOL.read_text(encoding="utf-8")))
-    assert len(found) == 34, sorted(found)
+    assert len(found) == 40, sorted(found)
     return found
 
 
@@ -205,3 +206,29 @@ def test_node_table_vector(vectors: dict[str, str]) -> None:
         verify_inclusion(
             leaf=leaf_hash(leaves[5]), index=5, size=13, proof=proof[::-1], root_hash=mth(0, 13)
         )
+
+
+def test_rotation_vectors(vectors: dict[str, str]) -> None:
+    service = SigningKey.from_seed(bytes.fromhex(vectors["service-seed"]))
+    following = SigningKey.from_seed(bytes.fromhex(vectors["rotation-next-seed"]))
+    body = service_key_record(
+        previous=service.public, new=following.public, announced_at="2026-11-30T08:00:00Z"
+    )
+    canonical = vectors["rotation-announcement-canonical"].encode("utf-8")
+    assert canonical_bytes(body) == canonical
+    assert sha256_hex(canonical) == vectors["rotation-announcement-hash"]
+    signature = base64.b64decode(vectors["rotation-announcement-signature"])
+    assert service.sign(canonical) == signature
+    service.public.verify(canonical, signature, what="announcement")
+    origin = "goldtrail.example/log"
+    assert str(NoteVerifier.of(origin, following.public)) == vectors["rotation-next-verifier-key"]
+    handover = vectors["rotation-handover-checkpoint"] + "\n"
+    for key in (vectors["log-verifier-key"], vectors["rotation-next-verifier-key"]):
+        assert open_checkpoint(handover, NoteVerifier.parse(key)).size == 2
+    text = handover.split("\n\n")[0] + "\n"
+    assert sign_note(text, name=origin, key=following, cosigners=(service,)) == handover
+    history = ServiceKeyHistory(service.public)
+    history.announce(1, body)
+    assert history.key_at(1) == service.public
+    assert history.key_at(2) == following.public
+    assert history.open_checkpoint(handover, origin).root == bytes.fromhex(vectors["tree-2-root"])

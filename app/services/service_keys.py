@@ -76,6 +76,7 @@ def in_force(conn: Connection, ctx: LedgerContext) -> SigningKey:
         "service.key_not_loaded",
         f"the log's service key is {wanted} since seq {announcements[-1].seq + 1}, but "
         f"{key_path} holds {ctx.service_key.public.key_id}: install the new key and restart",
+        extra={"retry_after": 5},
     )
 
 

@@ -12,7 +12,9 @@
 // receipt, every chain link, every RFC 9162 inclusion proof against the C2SP checkpoint, the
 // checkpoint's signature, and, for a version 2 passport, that the inputs' summaries are those
 // the transformation that made the lot names. Without `logKey` the passport's own service key
-// is trusted, and the report says so.
+// is trusted, and the report says so. After a service key rotation, each key signs the
+// positions the log's announcements give it (PROTOCOL.md §19), and a `logKey` of any of them
+// is trusted to reach the passport's key.
 
 const subtle = globalThis.crypto?.subtle ?? (await import("node:crypto")).webcrypto.subtle;
 const encoder = new TextEncoder();
@@ -135,11 +137,27 @@ async function check(passport, options, report) {
   }
   const lot = passport.lot;
   const service = passport.service_key;
+
+  // The service keys (PROTOCOL.md §19): the key announced at seq a signs from position a + 1,
+  // entries by their seq and checkpoints by their size. The announcements are registry
+  // entries, each checked below as signed by the key before it and proven in the log.
+  const announcements = (passport.registry || []).filter((e) => e.kind === "service_key");
+  const periods = [{ key: announcements.length ? announcements[0].body.previous_public_key : service, first: 0 }];
+  for (const a of announcements) periods.push({ key: a.body.public_key, first: a.seq + 1 });
+  const keyAt = (position) => periods.filter((p) => p.first <= position).pop().key;
+  if (announcements.length) {
+    const chained = announcements.every((a, i) => a.body.previous_public_key === periods[i].key)
+      && new Set(periods.map((p) => p.key)).size === periods.length && periods.at(-1).key === service;
+    report.add("service key history", chained,
+      chained ? `${announcements.length} key rotation(s), each announced by the key before` : "the key announcements do not lead to the passport's service key");
+  }
   let origin = null;
   if (options.logKey) {
     const trusted = await parseLogKey(options.logKey);
-    report.add("service key", trusted.publicKey === service,
-      trusted.publicKey === service ? `the log's key, ${trusted.name}` : "the passport names another service key");
+    const known = periods.some((p) => p.key === trusted.publicKey);
+    report.add("service key", known,
+      !known ? "the passport names another service key"
+        : trusted.publicKey === service ? `the log's key, ${trusted.name}` : `the log's key, ${trusted.name}, handed over to the passport's through the log`);
     origin = trusted.name;
   } else {
     report.add("service key", true, "taken from the passport itself (no log key given)");
@@ -152,16 +170,18 @@ async function check(passport, options, report) {
   report.add("passport signature", await verifySignature(service, fromB64(passport.signature), bytes(jcs(unsigned))),
     "the service signed every byte of this passport");
 
-  // The checkpoint: a C2SP signed note by the service key.
+  // The checkpoint: a C2SP signed note by the service key in force at its size.
   const note = passport.log.checkpoint;
   const split = note.indexOf("\n\n");
   const text = note.slice(0, split + 1);
   const lines = text.split("\n");
   const size = Number(lines[1]), root = fromB64(lines[2]);
-  const signature = fromB64(note.slice(split + 2).trim().split(" ").pop());
-  const keyId = (await sha256(concat(bytes(lines[0] + "\n"), Uint8Array.of(1), fromB64(service)))).slice(0, 4);
+  const signer = keyAt(size);
+  const keyId = (await sha256(concat(bytes(lines[0] + "\n"), Uint8Array.of(1), fromB64(signer)))).slice(0, 4);
+  const signatures = note.slice(split + 2).trim().split("\n").map((line) => fromB64(line.split(" ").pop()));
+  const signature = signatures.find((sig) => same(sig.slice(0, 4), keyId));
   report.counts.ed25519++;
-  const noteOk = same(signature.slice(0, 4), keyId) && (await verifySignature(service, signature.slice(4), bytes(text)))
+  const noteOk = signature !== undefined && (await verifySignature(signer, signature.slice(4), bytes(text)))
     && (origin === null || lines[0] === origin);
   report.add("checkpoint", noteOk, `${lines[0]}, tree size ${size}`);
 
@@ -173,7 +193,7 @@ async function check(passport, options, report) {
     const problems = [];
     if (hash !== e.hash) problems.push("hash");
     const receipt = jcs({ type: "goldtrail.receipt.v1", seq: e.seq, kind: e.kind, hash, recorded_at: e.recorded_at });
-    if (!(await verifySignature(service, fromB64(e.receipt), bytes(receipt)))) problems.push("receipt");
+    if (!(await verifySignature(keyAt(e.seq), fromB64(e.receipt), bytes(receipt)))) problems.push("receipt");
     if (!(await verifySignature(signer, fromB64(e.signature), body))) problems.push("signature");
     report.counts.ed25519 += 2;
     const leaf = jcs({ type: "goldtrail.leaf.v1", seq: e.seq, kind: e.kind, hash, signature: e.signature, signer: e.signer, recorded_at: e.recorded_at });
@@ -194,7 +214,11 @@ async function check(passport, options, report) {
   // The registry: partners and their keys, signed by the service.
   const registry = passport.registry || [];
   for (const e of registry) {
-    const { problems } = await entry(e, service);
+    const { problems } = await entry(e, keyAt(e.seq));
+    if (e.kind === "service_key") {
+      const id = hex(await sha256(fromB64(e.body.public_key))).slice(0, 32);
+      if (e.body.previous_public_key !== keyAt(e.seq) || e.body.key !== id) problems.push("not a handover from the key in force");
+    }
     if (e.body.type === "goldtrail.key.v1" && !problems.length) {
       partnerKeys.set(e.body.key, { key: e.body.public_key, partner: e.body.partner, from: e.seq, until: Infinity });
     }
@@ -208,20 +232,20 @@ async function check(passport, options, report) {
   async function signed(e) {
     const known = partnerKeys.get(e.body.key);
     if (!known || known.partner !== e.body.partner || !(known.from < e.seq && e.seq < known.until)) {
-      const result = await entry(e, service);
+      const result = await entry(e, keyAt(e.seq));
       return { hash: result.hash, problems: ["key", ...result.problems.filter((p) => p !== "signature")] };
     }
     return entry(e, known.key);
   }
 
   if (passport.format === PASSPORT_V2) {
-    await checkV2(passport, lot, entry, signed, report, service);
+    await checkV2(passport, lot, entry, signed, report, keyAt);
   } else {
     await checkV1(passport, lot, signed, report);
   }
 }
 
-async function checkV2(passport, lot, entry, signed, report, service) {
+async function checkV2(passport, lot, entry, signed, report, keyAt) {
   // The lot's own chain: each entry the next link of the lot.
   let head = null;
   const chain = passport.chain;
@@ -247,13 +271,13 @@ async function checkV2(passport, lot, entry, signed, report, service) {
   report.add("inputs", JSON.stringify(named) === JSON.stringify(given),
     `${named.length} inputs, each with its summary at the head the transformation names`);
   for (const e of passport.inputs || []) {
-    const { problems } = await entry(e, service);
+    const { problems } = await entry(e, keyAt(e.seq));
     if (e.kind !== "summary") problems.push("not a summary");
     report.add("input summary", !problems.length, problems.join(", ") || `summary of ${e.body.lot}, signed by the service`, e.seq);
   }
   if (passport.lot_summary) {
     const e = passport.lot_summary;
-    const { problems } = await entry(e, service);
+    const { problems } = await entry(e, keyAt(e.seq));
     const at = chain.findIndex((c) => c.hash === e.body.head);
     if (e.kind !== "summary" || e.body.lot !== lot || at < 0 || e.body.length !== at + 1) problems.push("not a summary of this chain");
     report.add("lot summary", !problems.length, problems.join(", ") || `the lot's summary at link #${at}`, e.seq);

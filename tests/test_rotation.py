@@ -190,8 +190,10 @@ def test_a_forged_announcement_is_caught_and_nothing_is_signed_with_an_unknown_k
     )
     with engine.connect() as conn:
         before = conn.execute(text("SELECT count(*) FROM ledger_entries")).scalar()
-    # A worker started now reads that the log hands over to a key it does not hold: it
-    # signs nothing rather than sign with a key the log does not name.
+    # The running worker, and one started now, read that the log hands over to a key they
+    # do not hold: they sign nothing rather than sign with a key the log does not name.
+    running = ledger.post(geo, "LOT-1", "exploration", "impact_assessed", expect=503)
+    assert problem(running, 503)["code"] == "service.key_not_loaded"
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         fresh = Ledger(client=client, engine=engine)
         refused = fresh.post(geo, "LOT-1", "exploration", "impact_assessed", expect=503)

@@ -165,7 +165,16 @@ class BatchState:
     """Each existing lot's latest summary: (seq, the summary's body), or None."""
     keys: dict[str, KeyRow]
     partners: set[str]
+    service_key: str | None
+    """The key id of the latest service key announcement, if the key was ever rotated."""
 
+
+# The next seq, and the key the latest rotation announced (a handful of rows by the index on
+# kind), so that a batch sees a rotation by another process without another round trip.
+_SEQ_AND_SERVICE_KEY = (
+    "SELECT MAX(seq), (SELECT body FROM ledger_entries WHERE kind = 'service_key' "
+    "ORDER BY seq DESC LIMIT 1) FROM ledger_entries"
+)
 
 _LOTS_WITH_SUMMARY = (
     "SELECT lots.id, lots.form, lots.mass_g, lots.fineness, lots.custodian, lots.pending_to, "
@@ -179,7 +188,7 @@ def batch_state(
     conn: Connection, *, lots: set[str], keys: set[str], partners: set[str]
 ) -> BatchState:
     """The next seq, and the lots, keys and partners a batch names (PostgreSQL: pipelined)."""
-    queries: list[tuple[str, str, list[str]]] = [("seq", "SELECT MAX(seq) FROM ledger_entries", [])]
+    queries: list[tuple[str, str, list[str]]] = [("seq", _SEQ_AND_SERVICE_KEY, [])]
     for name, sql, values in (
         ("lots", _LOTS_WITH_SUMMARY, lots),
         ("keys", _KEY_SQL, keys),
@@ -200,7 +209,7 @@ def batch_state(
     found: dict[str, list[Any]] = {"seq": [], "lots": [], "keys": [], "partners": []}
     for (name, _, _), rows in zip(queries, results, strict=True):
         found[name].extend(rows)
-    ((current,),) = found["seq"]
+    ((current, announcement),) = found["seq"]
     return BatchState(
         next_seq=0 if current is None else int(current) + 1,
         lots={row[0]: _lot_of(row[:12]) for row in found["lots"]},
@@ -209,6 +218,7 @@ def batch_state(
         },
         keys={row[0]: KeyRow(*row) for row in found["keys"]},
         partners={row[0] for row in found["partners"]},
+        service_key=None if announcement is None else str(_body(announcement).get("key")),
     )
 
 

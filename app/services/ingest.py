@@ -202,17 +202,14 @@ def _book(
     """What the batch's rules read (one round trip on PostgreSQL), and its appender."""
     lots, keys, partners = _named(submissions)
     state = repository.batch_state(conn, lots=lots, keys=keys, partners=partners)
-    known = ctx.memory.tree
-    # Only another process can have rotated the service key since this one last wrote,
-    # and then the log has grown under it.
-    moved = known is None or known.size != state.next_seq
+    rotated = state.service_key not in (None, ctx.service_key.public.key_id)
     # The time is read under the sequencer lock, so recorded_at never goes back along seq.
     appender = Appender(
         conn,
-        service_key=in_force(conn, ctx) if moved else ctx.service_key,
+        service_key=in_force(conn, ctx) if rotated else ctx.service_key,
         now=utc_now(),
         size=state.next_seq,
-        known=known,
+        known=ctx.memory.tree,
     )
     summarizer = Summarizer.start(
         appender,

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from app.api.deps import ContextDep
 from app.migrate import is_at_head
+from app.services import service_keys
 
 router = APIRouter(tags=["health"])
 
@@ -41,7 +42,11 @@ def readyz(ctx: ContextDep) -> Any:
     )
 
 
-@router.get("/v1/service/key", summary="The service's Ed25519 public key (also in every export)")
+@router.get(
+    "/v1/service/key",
+    summary="The service's Ed25519 public key in force (also in every export)",
+    description="After a rotation, the new key; `/v1/log/keys` lists every key (PROTOCOL.md §19).",
+)
 def service_key(ctx: ContextDep) -> dict[str, str]:
-    public = ctx.service_key.public
+    public = service_keys.refresh(ctx).public
     return {"key_id": public.key_id, "public_key": public.b64}

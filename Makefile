@@ -12,10 +12,10 @@ SYSTEM_TOOLS := chromium zbarimg pdftotext node
 SYSTEM_PACKAGES := chromium chromium-driver zbar-tools poppler-utils fonts-noto-cjk nodejs
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e clients/python
 	touch $(STAMP)
 
 # `make run PORT=8080 HOST=0.0.0.0 WORKERS=2` to serve elsewhere.

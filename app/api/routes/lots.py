@@ -27,7 +27,7 @@ from app.db import read_transaction
 from app.ledger.events import LOT_ID, PARTNER_ID
 from app.models import repository
 from app.models.schemas import AcceptedOut, EntryOut, EventPage, LotOut, LotPage, VerifyOut
-from app.services import chains, events, genealogy, log, passport
+from app.services import chains, epcis, events, genealogy, log, passport
 from app.services.context import LedgerContext
 from app.services.events import require_lot
 
@@ -197,6 +197,26 @@ def export(lot_id: LotId, ctx: ContextDep) -> dict[str, Any]:
             conn, lot_id, service_key=ctx.service_key.public, checkpoint=checkpoint
         ),
     )
+
+
+@router.get(
+    "/{lot_id}/epcis",
+    summary="The lot's history as a GS1 EPCIS 2.0 document (public)",
+    description="ObjectEvents for the lot's own steps and TransformationEvents for the "
+    "transformations that made or took from it, with CBV business steps and dispositions; each "
+    "event carries, under the `gt:` extension namespace, the members of the signed Goldtrail "
+    "body and its ledger entry (hash, signature, receipt), so that it stays verifiable. "
+    "`scope=ancestry` gives every entry of the lot's ancestry too. Mapping: docs/EPCIS.md.",
+    response_class=JSONResponse,
+    responses={200: {"content": {"application/ld+json": {}}}},
+)
+def get_epcis(
+    lot_id: LotId,
+    ctx: ContextDep,
+    scope: Annotated[Literal["chain", "ancestry"], Query()] = "chain",
+) -> JSONResponse:
+    document = epcis.lot_history(ctx, lot_id, scope=scope)
+    return JSONResponse(document, media_type="application/ld+json")
 
 
 @router.post("/{lot_id}/verify", response_model=VerifyOut, summary="Verify the lot's chain now")

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 import httpx
 
+from goldtrail_client.epcis import Draft
 from goldtrail_client.errors import StaleHead, problem_of
 from goldtrail_client.keys import Key
 from goldtrail_client.signing import (
@@ -206,7 +207,7 @@ class Goldtrail:
         *,
         stage: str,
         action: str,
-        inputs: list[str | tuple[str, str]],
+        inputs: list[str | tuple[str, Any]],
         outputs: list[dict[str, Any]],
         data: dict[str, Any] | None = None,
         occurred_at: str | None = None,
@@ -233,6 +234,37 @@ class Goldtrail:
             "POST", "/v1/transformations", json=sign_transformation(body, key)
         ).json()
         return answer
+
+    def post_draft(
+        self, key: Key, draft: Draft, *, resign_on_stale: bool = False
+    ) -> dict[str, Any]:
+        """Sign and post a draft from ``goldtrail_client.epcis.to_goldtrail`` with your key."""
+        body = draft.body
+        if body.get("partner") != self._me():
+            raise ValueError(f"the draft states partner {body.get('partner')}, not {self._me()}")
+        if draft.kind == "event":
+            return self.post_event(
+                key,
+                lot=body["lot"],
+                stage=body["stage"],
+                action=body["action"],
+                data=body["data"],
+                occurred_at=body["occurred_at"],
+                resign_on_stale=resign_on_stale,
+            )
+        inputs: list[str | tuple[str, Any]] = [
+            item["lot"] if "fine_g" not in item else (item["lot"], item["fine_g"])
+            for item in body["inputs"]
+        ]
+        return self.post_transformation(
+            key,
+            stage=body["stage"],
+            action=body["action"],
+            inputs=inputs,
+            outputs=body["outputs"],
+            data=body["data"],
+            occurred_at=body["occurred_at"],
+        )
 
     def post_batch(self, envelopes: list[dict[str, Any]]) -> BatchResult:
         """Post up to 1,000 signed envelopes (``sign_event``, ``sign_transformation``) at once.

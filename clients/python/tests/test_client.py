@@ -24,6 +24,7 @@ from goldtrail_client import (
     verify_passport,
     verify_receipt,
 )
+from goldtrail_client.epcis import EpcisError, to_goldtrail
 
 DEPOSIT = {"form": "deposit", "location": {"country": "GH", "subdivision": "GH-AH"}}
 
@@ -234,3 +235,54 @@ def test_verification_follows_a_service_key_rotation(server: Server) -> None:
     announcement = next(e for e in forged["registry"] if e["kind"] == "service_key")
     announcement["body"]["public_key"] = Key.generate().public.b64
     assert "service key history" in _failed(verify_export(forged, log_key=old_log_key))
+
+
+def test_a_partners_own_epcis_events_become_its_signed_goldtrail_events(server: Server) -> None:
+    gold, key = _explorer(server)
+    epc = "urn:epc:id:sgtin:0614141.107346.GH-EPC-1"
+    document = {
+        "@context": ["https://ref.gs1.org/standards/epcis/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-11-30T08:00:00Z",
+        "epcisBody": {
+            "eventList": [
+                {
+                    "type": "ObjectEvent",
+                    "action": "ADD",
+                    "bizStep": "commissioning",
+                    "eventTime": "2026-11-29T09:00:00+02:00",
+                    "eventTimeZoneOffset": "+02:00",
+                    "epcList": [epc],
+                    "gt:data": DEPOSIT,
+                },
+                {
+                    "type": "ObjectEvent",
+                    "action": "OBSERVE",
+                    "bizStep": "https://ref.gs1.org/cbv/BizStep-inspecting",
+                    "eventTime": "2026-11-29T10:00:00Z",
+                    "eventTimeZoneOffset": "+00:00",
+                    "epcList": [epc],
+                },
+            ]
+        },
+    }
+    drafts = to_goldtrail(document, partner="kumasi-geo", lot_of=lambda uri: uri.rsplit(".", 1)[-1])
+    assert [d.body["action"] for d in drafts] == ["site_registered", "impact_assessed"]
+    assert drafts[0].body["occurred_at"] == "2026-11-29T07:00:00Z"
+    with gold:
+        for draft in drafts:
+            gold.post_draft(key, draft)
+        chain = list(gold.events("GH-EPC-1"))
+    assert [e["body"]["action"] for e in chain] == ["site_registered", "impact_assessed"]
+    assert {e["body"]["key"] for e in chain} == {key.key_id}
+    assert chain[0]["body"]["data"] == DEPOSIT
+
+    someone_else = [dict(document["epcisBody"]["eventList"][1], **{"gt:partner": "other-co"})]
+    with pytest.raises(EpcisError) as refused:
+        to_goldtrail(someone_else, partner="kumasi-geo")
+    assert refused.value.field == "events[0].gt:partner"
+    unmapped = [dict(document["epcisBody"]["eventList"][1], bizStep="repairing")]
+    with pytest.raises(EpcisError) as unknown:
+        to_goldtrail(unmapped, partner="kumasi-geo")
+    assert unknown.value.field == "events[0].bizStep"

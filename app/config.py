@@ -60,6 +60,16 @@ class Settings(BaseSettings):
         default=None,
         description="json: one JSON object per line (the default); text in development.",
     )
+    webhook_retry_base_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="A failed webhook delivery is retried after this, doubling each time.",
+    )
+    webhook_retry_max_seconds: float = Field(default=300.0, gt=0)
+    webhook_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often workers look for feed items to deliver."
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     database_inline: bool = Field(
         default=True,
         description=(

@@ -29,6 +29,7 @@ from app.api.routes import (
     transformations,
     wellknown,
 )
+from app.api.routes import feed as feed_routes
 from app.api.routes import log as log_routes
 from app.api.security import SecurityHeaders
 from app.api.telemetry import RequestTelemetry
@@ -37,6 +38,7 @@ from app.db import WalCheckpointer, make_engine
 from app.keystore import load_or_create_secrets
 from app.migrate import is_at_head
 from app.services.context import LedgerContext
+from app.services.feed import Dispatcher
 from app.services.sequencer import Sequencer
 from app.telemetry import configure_logging
 
@@ -97,13 +99,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         checkpointer = asyncio.create_task(
             _issue_checkpoints(app.state.context, app.state.sequencer)
         )
+        deliveries = asyncio.create_task(Dispatcher(app.state.context).run())
         _tune_garbage_collector()
         try:
             yield
         finally:
-            checkpointer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await checkpointer
+            for task in (checkpointer, deliveries):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             app.state.sequencer.close()
             app.state.context.close()
             if wal is not None:
@@ -123,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         health,
         admin,
+        feed_routes,
         partners,
         lots,
         transformations,

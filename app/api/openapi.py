@@ -91,7 +91,7 @@ def _describe_errors(path: str, method: str, operation: dict[str, Any]) -> None:
     errors = dict(_ALWAYS)
     if operation.get("security"):  # the bearer scheme of app.api.deps, or BEARER
         errors |= _AUTH
-    if method == "post":
+    if method in ("post", "put"):
         errors |= _WRITE
     for status, description in errors.items():
         if status in responses and "text/html" in responses[status].get("content", {}):

@@ -13,7 +13,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 
 from app.domain.rules import LotState
 from app.ledger.merkle import NodeId
@@ -21,12 +21,15 @@ from app.ledger.records import LedgerEntry
 from app.models.tables import (
     checkpoints,
     events,
+    feed,
     ledger_entries,
     lots,
     partner_keys,
     partners,
     summaries,
     tree_nodes,
+    webhook_deliveries,
+    webhooks,
 )
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "append_checkpoint",
     "append_entries",
     "append_event_rows",
+    "append_feed_rows",
     "append_summary_rows",
     "append_tree_nodes",
     "batch_state",
@@ -84,6 +88,7 @@ __all__ = [
     "replace_api_key_hash",
     "save_lots",
     "service_key_entries",
+    "signers_before",
     "summaries_at",
     "summary_body_of",
     "tree_nodes_by_id",
@@ -747,6 +752,26 @@ def append_summary_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     _bulk(conn, "insert", "summaries", rows)
 
 
+def append_feed_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Feed items: dicts of seq, partner_id, topic and lot_id, in seq order."""
+    if rows:
+        _bulk(conn, "insert", "feed", rows)
+
+
+def signers_before(
+    conn: Connection, lots: list[str], *, seq: int, but: str
+) -> list[tuple[str, str]]:
+    """(partner, lot) for every partner but ``but`` that signed a link of ``lots`` before
+    ``seq``: whose feed a transformation taking from those lots concerns."""
+    query = (
+        select(events.c.partner_id, events.c.lot_id)
+        .where(events.c.lot_id.in_(lots), events.c.seq < seq, events.c.partner_id != but)
+        .distinct()
+        .order_by(events.c.lot_id, events.c.partner_id)
+    )
+    return [(row.partner_id, row.lot_id) for row in conn.execute(query)]
+
+
 def append_event_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert chain links: dicts of role, seq, lot_id, lot_seq, prev, partner_id, key_id,
     stage, action and occurred_at."""
@@ -967,3 +992,141 @@ def lots_by_id(conn: Connection, ids: set[str]) -> dict[str, LotState]:
         )
         found.update((row[0], _lot_of(row)) for row in rows)
     return found
+
+
+# The partner feed and webhooks (PROTOCOL.md §20) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    id: int
+    topic: str
+    lot: str | None
+    entry: LedgerEntry
+    awaiting_receipt: bool | None
+    """For a transfer: whether the lot still waits for this partner's ``received``."""
+
+    def to_json(self) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "id": self.id,
+            "topic": self.topic,
+            "lot": self.lot,
+            "seq": self.entry.seq,
+            "entry": self.entry.to_json(),
+        }
+        if self.awaiting_receipt is not None:
+            item["awaiting_receipt"] = self.awaiting_receipt
+        return item
+
+
+def feed_items(
+    conn: Connection, partner_id: str, *, after: int, limit: int, topics: set[str] | None = None
+) -> list[FeedItem]:
+    """The partner's feed items after ``after``, in order, each with its ledger entry."""
+    query = (
+        select(feed.c.id, feed.c.topic, feed.c.lot_id, lots.c.pending_to, ledger_entries)
+        .join(ledger_entries, ledger_entries.c.seq == feed.c.seq)
+        .outerjoin(lots, lots.c.id == feed.c.lot_id)
+        .where(feed.c.partner_id == partner_id, feed.c.id > after)
+        .order_by(feed.c.id)
+        .limit(limit)
+    )
+    if topics:
+        query = query.where(feed.c.topic.in_(sorted(topics)))
+    return [
+        FeedItem(
+            id=row.id,
+            topic=row.topic,
+            lot=row.lot_id,
+            entry=_entry(row),
+            awaiting_receipt=(row.pending_to == partner_id) if row.topic == "transfer" else None,
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def last_feed_id(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(feed.c.id), 0))).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRow:
+    partner_id: str
+    url: str
+    secret: str
+    delivered_through: int
+    attempts: int
+    next_attempt_at: float
+    lease_until: float
+
+
+def webhook_of(conn: Connection, partner_id: str) -> WebhookRow | None:
+    row = conn.execute(select(webhooks).where(webhooks.c.partner_id == partner_id)).first()
+    return None if row is None else WebhookRow(*row)
+
+
+def save_webhook(conn: Connection, hook: WebhookRow) -> None:
+    conn.execute(delete(webhooks).where(webhooks.c.partner_id == hook.partner_id))
+    conn.execute(insert(webhooks).values(**{f: getattr(hook, f) for f in hook.__slots__}))
+
+
+def delete_webhook(conn: Connection, partner_id: str) -> bool:
+    return bool(conn.execute(delete(webhooks).where(webhooks.c.partner_id == partner_id)).rowcount)
+
+
+def due_webhooks(conn: Connection, now: float) -> list[WebhookRow]:
+    """Webhooks with items beyond what they delivered, due and not leased by a worker."""
+    pending = (
+        select(feed.c.id)
+        .where(feed.c.partner_id == webhooks.c.partner_id, feed.c.id > webhooks.c.delivered_through)
+        .exists()
+    )
+    query = select(webhooks).where(
+        webhooks.c.next_attempt_at <= now, webhooks.c.lease_until < now, pending
+    )
+    return [WebhookRow(*row) for row in conn.execute(query)]
+
+
+def lease_webhook(conn: Connection, partner_id: str, *, now: float, until: float) -> bool:
+    """Take the partner's deliveries for this worker until ``until``, if no one holds them."""
+    taken = conn.execute(
+        update(webhooks)
+        .where(webhooks.c.partner_id == partner_id, webhooks.c.lease_until < now)
+        .values(lease_until=until)
+    )
+    return taken.rowcount == 1
+
+
+def webhook_done(
+    conn: Connection,
+    partner_id: str,
+    *,
+    delivered_through: int,
+    attempts: int,
+    next_attempt_at: float,
+    delivery: dict[str, Any],
+) -> None:
+    """Record an attempt and what follows from it; release the lease."""
+    conn.execute(
+        update(webhooks)
+        .where(webhooks.c.partner_id == partner_id)
+        .values(
+            delivered_through=delivered_through,
+            attempts=attempts,
+            next_attempt_at=next_attempt_at,
+            lease_until=0.0,
+        )
+    )
+    conn.execute(insert(webhook_deliveries).values(partner_id=partner_id, **delivery))
+
+
+def deliveries_of(
+    conn: Connection, partner_id: str, *, after: int, limit: int
+) -> list[dict[str, Any]]:
+    query = (
+        select(webhook_deliveries)
+        .where(webhook_deliveries.c.partner_id == partner_id, webhook_deliveries.c.id > after)
+        .order_by(webhook_deliveries.c.id)
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]

@@ -108,6 +108,23 @@ class KeyRevoke(BaseModel):
     reason: DisplayText = "unspecified"
 
 
+class WebhookIn(BaseModel):
+    model_config = _STRICT
+    url: str = Field(
+        min_length=8,
+        max_length=2048,
+        pattern=r"^https?://\S+$",
+        description="Where to POST deliveries (https in production)",
+    )
+
+
+class WebhookOut(BaseModel):
+    url: str
+    delivered_through: int = Field(description="The last feed item delivered")
+    attempts: int = Field(description="Failed attempts since the last delivery")
+    next_attempt_at: str | None = Field(description="When the next attempt is due, if retrying")
+
+
 class PartnerOut(BaseModel):
     id: str
     name: str

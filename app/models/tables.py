@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -25,12 +26,15 @@ from sqlalchemy import (
 __all__ = [
     "APPEND_ONLY_TABLES",
     "events",
+    "feed",
     "ledger_entries",
     "lots",
     "metadata",
     "partner_keys",
     "partners",
     "summaries",
+    "webhook_deliveries",
+    "webhooks",
 ]
 
 metadata = MetaData(
@@ -145,6 +149,55 @@ checkpoints = Table(
     Column("issued_at", String(32), nullable=False),
 )
 
+# What concerns each partner (PROTOCOL.md §20), a projection of the ledger the writer keeps:
+# transfers to it, transformations that took gold from lots it signed for, its key records.
+# ``id`` orders the feed (items are appended under the sequencer lock, in seq order).
+_FEED_ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite numbers INTEGER keys itself
+
+feed = Table(
+    "feed",
+    metadata,
+    Column("id", _FEED_ID, primary_key=True, autoincrement=True),
+    Column("seq", BigInteger, ForeignKey("ledger_entries.seq"), nullable=False),
+    Column("partner_id", String(64), nullable=False),
+    Column("topic", String(16), nullable=False),
+    Column("lot_id", String(64), nullable=True),
+)
+
+# A partner's webhook: where its feed is delivered, the secret deliveries are signed with,
+# how far delivery got, and when to try next.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("partner_id", String(64), ForeignKey("partners.id"), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("secret", String(64), nullable=False),
+    Column("delivered_through", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("lease_until", Float, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", _FEED_ID, primary_key=True, autoincrement=True),
+    Column("partner_id", String(64), nullable=False),
+    Column("attempted_at", String(32), nullable=False),
+    Column("first_item", BigInteger, nullable=False),
+    Column("last_item", BigInteger, nullable=False),
+    Column("items", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("duration_ms", Float, nullable=False),
+    Column("next_attempt_at", String(32), nullable=True),
+)
+
+Index("ix_feed_partner_id_id", feed.c.partner_id, feed.c.id)
+Index(
+    "ix_webhook_deliveries_partner_id_id", webhook_deliveries.c.partner_id, webhook_deliveries.c.id
+)
 Index("ix_tree_nodes_completed_at", tree_nodes.c.completed_at)
 Index("ix_events_partner_id", events.c.partner_id)
 Index("ix_events_seq_role", events.c.seq, events.c.role)

@@ -67,6 +67,14 @@ class _Rows:
     created: dict[str, int] = field(default_factory=dict)
     """Lots the batch created, with the seq that created them."""
     summaries: list[dict[str, Any]] = field(default_factory=list)
+    feed: list[dict[str, Any]] = field(default_factory=list)
+    """Feed items named by the entry itself (transfers, key records)."""
+    consumed: list[tuple[int, str, list[str]]] = field(default_factory=list)
+    """(seq, the transformer, input lots): the feed of whoever signed for those lots."""
+
+
+_TRANSFERS = frozenset({"transferred"})  # a shipment names a place, not a partner
+_KEY_RECORDS = frozenset({"key", "key_revocation"})
 
 
 class Appender:
@@ -142,6 +150,15 @@ class Appender:
     def append_service_record(self, *, kind: str, body: dict[str, Any]) -> LedgerEntry:
         """A registry record (or summary) that the service itself signs."""
         canonical = canonical_bytes(body)
+        if kind in _KEY_RECORDS:
+            self._rows.feed.append(
+                {
+                    "seq": self.tree.size,
+                    "partner_id": body["partner"],
+                    "topic": "key",
+                    "lot_id": None,
+                }
+            )
         return self.append(
             kind=kind,
             body=body,
@@ -182,11 +199,23 @@ class Appender:
                     "occurred_at": signed.occurred_at,
                 }
             )
+        self._feed(entry.seq, signed.partner, signed.action, entry.body)
         for state in states:
             if state.length == 1:
                 self._rows.created[state.lot] = entry.seq
             self._rows.lots[state.lot] = (state, entry.seq)
         return entry
+
+    def _feed(self, seq: int, partner: str, action: str, body: dict[str, Any]) -> None:
+        if "inputs" in body:
+            lots = [str(item["lot"]) for item in body["inputs"]]
+            self._rows.consumed.append((seq, partner, lots))
+            return
+        recipient = body["data"].get("to")
+        if action in _TRANSFERS and isinstance(recipient, str):
+            self._rows.feed.append(
+                {"seq": seq, "partner_id": recipient, "topic": "transfer", "lot_id": body["lot"]}
+            )
 
     def append_summary(self, body: dict[str, Any]) -> LedgerEntry:
         """A lot's summary (``app.ledger.summaries``), signed by the service, and its index."""
@@ -217,4 +246,11 @@ class Appender:
                     for lot, (state, seq) in rows.lots.items()
                 ],
             )
+        if rows.feed or rows.consumed:
+            feed = rows.feed + [
+                {"seq": seq, "partner_id": holder, "topic": "consumed", "lot_id": lot}
+                for seq, by, lots in rows.consumed
+                for holder, lot in repository.signers_before(self.conn, lots, seq=seq, but=by)
+            ]
+            repository.append_feed_rows(self.conn, sorted(feed, key=lambda row: row["seq"]))
         self._rows = _Rows()

@@ -28,6 +28,7 @@ from goldtrail_client.verify import (
     verify_passport,
     verify_receipt,
 )
+from goldtrail_client.webhooks import verify_webhook
 
 __all__ = [
     "HEAD",
@@ -54,4 +55,5 @@ __all__ = [
     "verify_export",
     "verify_passport",
     "verify_receipt",
+    "verify_webhook",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
@@ -154,6 +155,48 @@ class Goldtrail:
     def log_key(self) -> str:
         """The log's verifier key in force. Pin it once, out of band; don't fetch it per check."""
         return self.get_text("/v1/log/key").strip()
+
+    # What concerns you (PROTOCOL.md §20) ---------------------------------------------------
+
+    def feed(
+        self, *, after: int = 0, topics: list[str] | None = None, page_size: int = 100
+    ) -> Iterator[dict[str, Any]]:
+        """Your feed items after the cursor ``after`` (transfers to you, your lots consumed,
+        your keys), page by page, until there are no more for now. Keep the last ``id``."""
+        params: dict[str, Any] = {"limit": page_size} | ({"topic": topics} if topics else {})
+        while True:
+            page = self.get_json("/v1/partners/me/feed", after=after, **params)
+            yield from page["items"]
+            if not page["items"]:
+                return
+            after = page["next_after"]
+
+    def stream(self, *, after: int = 0) -> Iterator[dict[str, Any]]:
+        """Your feed as it happens (Server-Sent Events): yields each item, blocking between."""
+        headers = {"Last-Event-ID": str(after)}
+        with self._http.stream(
+            "GET", "/v1/partners/me/feed/stream", headers=headers, timeout=None
+        ) as response:
+            if response.is_error:
+                response.read()
+                raise problem_of(response)
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    item: dict[str, Any] = json.loads(line[6:])
+                    yield item
+
+    def set_webhook(self, url: str) -> dict[str, Any]:
+        """Deliver your feed to ``url`` from now on; the answer's ``secret`` is shown once."""
+        answer: dict[str, Any] = self._send(
+            "PUT", "/v1/partners/me/webhook", json={"url": url}
+        ).json()
+        return answer
+
+    def webhook_deliveries(self, *, after: int = 0) -> list[dict[str, Any]]:
+        deliveries: list[dict[str, Any]] = self.get_json(
+            "/v1/partners/me/webhook/deliveries", after=after
+        )["deliveries"]
+        return deliveries
 
     # Writing ----------------------------------------------------------------------------
 

@@ -4,6 +4,9 @@ and offline verification of what the server serves — tampered copies and key r
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
+import time
 from typing import Any
 
 import httpx
@@ -23,6 +26,7 @@ from goldtrail_client import (
     verify_export,
     verify_passport,
     verify_receipt,
+    verify_webhook,
 )
 from goldtrail_client.epcis import EpcisError, to_goldtrail
 
@@ -286,3 +290,36 @@ def test_a_partners_own_epcis_events_become_its_signed_goldtrail_events(server: 
     with pytest.raises(EpcisError) as unknown:
         to_goldtrail(unmapped, partner="kumasi-geo")
     assert unknown.value.field == "events[0].bizStep"
+
+
+def test_the_feed_tells_a_partner_what_concerns_it(server: Server) -> None:
+    gold, key = _explorer(server)
+    _, miner_api_key = server.register("obuasi-ridge", "miner")
+    with gold, Goldtrail(server.url, partner="obuasi-ridge", api_key=miner_api_key) as miner:
+        hook = miner.set_webhook("http://127.0.0.1:9/unreachable")
+        assert hook["secret"].startswith("whsec_")
+        gold.post_event(
+            key, lot="LOT-F", stage="exploration", action="site_registered", data=DEPOSIT
+        )
+        sent = gold.post_event(
+            key, lot="LOT-F", stage="circulation", action="transferred", data={"to": "obuasi-ridge"}
+        )
+        items = list(miner.feed(page_size=1))
+        assert [(i["topic"], i["lot"]) for i in items] == [("key", None), ("transfer", "LOT-F")]
+        assert items[1]["seq"] == sent["seq"]
+        assert items[1]["awaiting_receipt"] is True
+        assert next(miner.stream(after=items[0]["id"]))["id"] == items[1]["id"]
+        assert list(miner.feed(after=items[-1]["id"])) == []
+        deadline = time.monotonic() + 20
+        while not miner.webhook_deliveries() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        first = miner.webhook_deliveries()[0]  # nothing listens there: a logged failure
+        assert (first["status"], first["first_item"]) == (None, items[1]["id"])
+        assert first["error"]
+    body = b'{"partner":"obuasi-ridge","items":[]}'
+    stamp = int(time.time())
+    mac = hmac.new(hook["secret"].encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    assert verify_webhook(hook["secret"], f"t={stamp},v1={mac}", body)
+    assert not verify_webhook(hook["secret"], f"t={stamp},v1={mac}", body + b" ")
+    assert not verify_webhook(hook["secret"], f"t={stamp - 3600},v1={mac}", body)
+    assert not verify_webhook("whsec_other", f"t={stamp},v1={mac}", body)

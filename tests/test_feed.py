@@ -14,7 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import pytest
 
+from app.services import feed
+from app.services.context import LedgerContext
+from app.services.errors import ServiceError
 from tests.conftest import ServerProcess
 from tests.scenario import STEPS, partners, run_steps
 from tests.support import Ledger, problem
@@ -231,3 +235,24 @@ def test_a_partners_feed_by_cursor_by_stream_and_by_a_webhook_down_for_a_while(
         assert problem(client.get("/v1/partners/me/webhook", headers=refinery), 404)["code"] == (
             "webhook.none"
         )
+
+
+def test_in_production_a_webhook_must_be_https_to_a_host_on_the_internet(
+    client_context: LedgerContext,
+) -> None:
+    production = LedgerContext(
+        client_context.engine,
+        client_context.settings.model_copy(update={"environment": "production"}),
+        client_context.service_key,
+    )
+    for url in (
+        "http://partner.example/hook",
+        "https://127.0.0.1/hook",
+        "https://10.1.2.3/hook",
+        "https://[::1]/hook",
+        "https://vault.internal/hook",
+        "https://localhost:8443/hook",
+    ):
+        with pytest.raises(ServiceError) as refused:
+            feed.set_webhook(production, "any-partner", url)
+        assert (refused.value.code, refused.value.field) == ("webhook.url", "url"), url

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
@@ -113,13 +114,30 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 
 def _check_url(ctx: LedgerContext, url: str) -> None:
     parts = urlsplit(url)
-    allowed = ("https",) if ctx.settings.environment == "production" else ("https", "http")
+    production = ctx.settings.environment == "production"
+    allowed = ("https",) if production else ("https", "http")
     if parts.scheme not in allowed or not parts.hostname:
         raise InvalidWebhook(
             "webhook.url",
             f"must be an absolute {' or '.join(allowed)} URL",
             field="url",
         )
+    if production and _internal(parts.hostname):
+        raise InvalidWebhook(
+            "webhook.url", "must name a host on the internet, not an internal one", field="url"
+        )
+
+
+def _internal(host: str) -> bool:
+    """A name or address of this host or a private network (names are also for the egress
+    proxy to refuse: a public name may resolve to a private address)."""
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not address.is_global
 
 
 def set_webhook(ctx: LedgerContext, partner_id: str, url: str) -> tuple[WebhookRow, str]:

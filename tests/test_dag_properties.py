@@ -29,6 +29,7 @@ from app.domain.vocabulary import ROLES
 from app.ledger.balance import ARITHMETIC, fine_gold
 from app.ledger.canonical import canonical_bytes
 from app.ledger.events import EVENT_TYPE, Event
+from app.ledger.hashing import sha256_hex
 from app.ledger.metrics import Replay, lot_metrics
 from app.ledger.records import LedgerEntry
 from app.ledger.summaries import carried_of, summary_body
@@ -379,3 +380,45 @@ def test_summaries_compose_one_transformation_at_a_time(world: World) -> None:
             for lot in t.lots:
                 expected = summary_body(lot, head=t.hash, length=1, carried=full.lots[lot])
                 assert summary_body(lot, head=t.hash, length=1, carried=step.lots[lot]) == expected
+
+
+def test_a_take_that_leaves_less_than_a_milligram_keeps_the_emissions_on_the_input() -> None:
+    """Found by the property above: 0.163 g at 585 gives up 0.09525 g of its 0.095355 g; what
+    is left rounds to 0 mg, yet the emissions not taken stay on it (PROTOCOL.md §15.1)."""
+    intake = {
+        "type": "goldtrail.transformation.v1",
+        "partner": "p",
+        "key": KEY,
+        "stage": "smelting",
+        "action": "recycled_intake",
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "inputs": [],
+        "outputs": [
+            {"lot": "O-2", "form": "bar", "mass_g": 0.163, "fineness": 585},
+            {"lot": "O-3", "form": "bar", "mass_g": 0.001, "fineness": 585},
+        ],
+        "data": {"emissions_kgco2e": 1, "location": {"country": "GH"}},
+    }
+    made = canonical_bytes(intake)
+    fabrication = {
+        "type": "goldtrail.transformation.v1",
+        "partner": "p",
+        "key": KEY,
+        "stage": "smelting",
+        "action": "fabricated",
+        "occurred_at": "2026-01-01T00:05:00Z",
+        "inputs": [{"lot": "O-2", "prev": sha256_hex(made), "fine_g": 0.09525}],
+        "outputs": [{"lot": "J-7", "form": "jewellery", "mass_g": 0.127, "fineness": 750}],
+        "data": {"emissions_kgco2e": 0.5},
+    }
+    entries = [
+        LedgerEntry(0, "transformation", intake, sha256_hex(made), "", "", "", ""),
+        LedgerEntry(1, "transformation", fabrication, "0" * 64, "", "", "", ""),
+    ]
+    replay = Replay(frozenset({"O-2", "O-3", "J-7"})).run(entries)
+    left = replay.lots["O-2"]
+    assert left.mass_g == 0
+    assert left.carbon_kg > Decimal("0.001")  # 0.000105 of its 0.095355 g: a share of 1 kg
+    attributed = sum((c.carbon_kg for c in replay.lots.values()), Decimal(0))
+    assert abs(attributed + replay.lost.carbon_kg - replay.emitted_kg) < EXACT
+    assert replay.emitted_kg == Decimal("1.5")

@@ -442,7 +442,10 @@ class Replay:
         if sliver > 0:
             self.lost.add(lot.scaled(sliver / lot.fine_g, carbon=_ZERO))
         if mass == 0:
-            rest = Carried(stages=set(lot.stages), last=lot)
+            # Used up, or but a sliver left: the emissions not taken still stay (§15.1 step 3).
+            rest = Carried(
+                stages=set(lot.stages), last=lot, carbon_kg=lot.carbon_kg - part.carbon_kg
+            )
         else:
             rest = lot.scaled(left / lot.fine_g, carbon=lot.carbon_kg - part.carbon_kg)
             rest.fine_g = left

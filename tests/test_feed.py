@@ -15,13 +15,16 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine, text
 
+from app.config import Settings
+from app.migrate import downgrade, upgrade
 from app.services import feed
 from app.services.context import LedgerContext
 from app.services.errors import ServiceError
 from tests.conftest import ServerProcess
 from tests.scenario import STEPS, partners, run_steps
-from tests.support import Ledger, problem
+from tests.support import Actor, Ledger, problem
 
 REFINERY = "ticino-refinery"
 
@@ -210,6 +213,15 @@ def test_a_partners_feed_by_cursor_by_stream_and_by_a_webhook_down_for_a_while(
                 assert hmac.compare_digest(mac, expected)
                 assert json.loads(body)["partner"] == REFINERY
             assert delivered == wanted  # at least once, and here exactly once, in order
+            _wait(
+                lambda: (
+                    client.get("/v1/partners/me/webhook", headers=refinery).json()[
+                        "delivered_through"
+                    ]
+                    == wanted[-1]
+                ),
+                "the delivery to be recorded",
+            )
             log = client.get("/v1/partners/me/webhook/deliveries", headers=refinery).json()
             last = log["deliveries"][-1]
             assert (last["status"], last["error"], last["last_item"]) == (204, None, wanted[-1])
@@ -256,3 +268,21 @@ def test_in_production_a_webhook_must_be_https_to_a_host_on_the_internet(
         with pytest.raises(ServiceError) as refused:
             feed.set_webhook(production, "any-partner", url)
         assert (refused.value.code, refused.value.field) == ("webhook.url", "url"), url
+
+
+def test_the_upgrade_fills_the_feed_as_the_writer_keeps_it(
+    ledger: Ledger, actors: dict[str, Actor], settings: Settings, engine: Engine
+) -> None:
+    """A ledger logged before the feed existed gets, from `goldtrail db upgrade`, the items
+    the writer would have kept: downgrade below the feed, upgrade, compare."""
+    run_steps(ledger, actors)
+    read = "SELECT partner_id, topic, lot_id, seq FROM feed ORDER BY id"
+    with engine.connect() as conn:
+        kept = [tuple(row) for row in conn.execute(text(read))]
+    assert len({row[1] for row in kept}) == 3  # transfers, consumed lots and keys
+    engine.dispose()
+    downgrade(settings.database_url, "0004")
+    upgrade(settings.database_url)
+    with engine.connect() as conn:
+        filled = [tuple(row) for row in conn.execute(text(read))]
+    assert filled == kept

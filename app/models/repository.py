@@ -767,7 +767,7 @@ def signers_before(
         select(events.c.partner_id, events.c.lot_id)
         .where(events.c.lot_id.in_(lots), events.c.seq < seq, events.c.partner_id != but)
         .distinct()
-        .order_by(events.c.lot_id, events.c.partner_id)
+        .order_by(events.c.partner_id)
     )
     return [(row.partner_id, row.lot_id) for row in conn.execute(query)]
 

@@ -217,6 +217,12 @@ class Appender:
                 {"seq": seq, "partner_id": recipient, "topic": "transfer", "lot_id": body["lot"]}
             )
 
+    def _holders(self, lots: list[str], seq: int, by: str) -> list[tuple[str, str]]:
+        """(lot, partner) for each partner but ``by`` that signed for a lot before ``seq``: in
+        the order the transformation names its inputs, then by partner id."""
+        signed = repository.signers_before(self.conn, lots, seq=seq, but=by)
+        return [(lot, holder) for lot in lots for holder, of in signed if of == lot]
+
     def append_summary(self, body: dict[str, Any]) -> LedgerEntry:
         """A lot's summary (``app.ledger.summaries``), signed by the service, and its index."""
         entry = self.append_service_record(kind="summary", body=body)
@@ -250,7 +256,7 @@ class Appender:
             feed = rows.feed + [
                 {"seq": seq, "partner_id": holder, "topic": "consumed", "lot_id": lot}
                 for seq, by, lots in rows.consumed
-                for holder, lot in repository.signers_before(self.conn, lots, seq=seq, but=by)
+                for lot, holder in self._holders(lots, seq, by)
             ]
             repository.append_feed_rows(self.conn, sorted(feed, key=lambda row: row["seq"]))
         self._rows = _Rows()

@@ -303,6 +303,18 @@ class _Entries:
         return self.check(entry, known[1])
 
 
+def _registry(report: Report, entries: _Entries, registry: list[dict[str, Any]]) -> None:
+    """Check the registry entries (teaching ``entries`` the partner keys), each a check."""
+    for entry in registry:
+        problems = entries.registry(entry)
+        report.add(
+            f"registry {entry['kind']}",
+            not problems,
+            ", ".join(problems) or "signed by the service",
+            entry["seq"],
+        )
+
+
 def _prev_for(entry: dict[str, Any], lot: str) -> tuple[bool, str | None]:
     """Whether the entry names ``lot``, and the prev it names for it."""
     body = entry["body"]
@@ -366,14 +378,7 @@ def verify_export(doc: dict[str, Any], *, log_key: str | None = None) -> Report:
         return None if listed is None else [_b64(p) for p in listed]
 
     entries = _Entries(keys, checkpoint, proof_of)
-    for entry in registry:
-        problems = entries.registry(entry)
-        report.add(
-            f"registry {entry['kind']}",
-            not problems,
-            ", ".join(problems) or "signed by the service",
-            entry["seq"],
-        )
+    _registry(report, entries, registry)
     head = _chain(report, entries, doc.get("events") or [], doc["lot"])
     report.add(
         "head",
@@ -408,14 +413,7 @@ def verify_passport(doc: dict[str, Any], *, log_key: str | None = None) -> Repor
         return None if None in ranges else [_b64(r) for r in ranges]
 
     entries = _Entries(keys, checkpoint, proof_of)
-    for entry in registry:
-        problems = entries.registry(entry)
-        report.add(
-            f"registry {entry['kind']}",
-            not problems,
-            ", ".join(problems) or "signed by the service",
-            entry["seq"],
-        )
+    _registry(report, entries, registry)
     chain = doc.get("chain") or []
     head = _chain(report, entries, chain, lot)
     summary = doc.get("summary") or {}

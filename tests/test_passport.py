@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import html
 import json
 import random
 import re
 import shutil
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -375,3 +377,32 @@ def test_unknown_lots_and_languages(ledger: Ledger, journey: NoteVerifier) -> No
     assert "</script><" not in english.text.split('id="passport">')[1].split("</script>")[0]
     bad = ledger.client.get(f"/p/{RING}?lang=fr")
     assert problem(bad, 422)["errors"][0]["field"] == "query.lang"
+
+
+def test_a_used_up_lot_says_when_by_whom_and_into_what(
+    ledger: Ledger, journey: NoteVerifier, tmp_path: Path
+) -> None:
+    """The doré was refined away: its card says so, and its figures are those just before."""
+    dore = "GH-DORE-0509"
+    metrics = ledger.client.get(f"/v1/lots/{dore}/metrics").json()
+    assert metrics["as_of"] == "before it was consumed"
+    assert Decimal(metrics["fine_gold_g"]) > 0
+    page = ledger.client.get(f"/p/{dore}", params={"lang": "en"}).text
+    assert (
+        "Used up on 2026-05-20 by Ticino Precious Metals Refinery SA: Refined into "
+        "CH-KB-260520-001, CH-KB-260520-002, CH-KB-260520-003 (+6)."
+    ) in html.unescape(page)
+    shown = re.search(r'Fine gold</div><div class="value">([^<]+)', page)
+    assert shown is not None
+    assert shown.group(1).strip() == f"{metrics['fine_gold_g']} g"
+    chinese = html.unescape(ledger.client.get(f"/p/{dore}", params={"lang": "zh"}).text)
+    assert "已于 2026-05-20 由 Ticino Precious Metals Refinery SA 用尽" in chinese
+    pdf = tmp_path / "dore.pdf"
+    pdf.write_bytes(ledger.client.get(f"/p/{dore}/certificate.pdf", params={"lang": "en"}).content)
+    text = subprocess.run(
+        ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Used up on 2026-05-20" in text
+    assert "用尽" in text
+    ring = html.unescape(ledger.client.get(f"/p/{RING}", params={"lang": "en"}).text)
+    assert "used-up" not in ring  # a lot that holds its gold says nothing of the kind

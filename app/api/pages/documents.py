@@ -80,7 +80,8 @@ def _rows(
         return ", ".join(f"{name} {share}" for name, share in pairs) or w["none"]
 
     first = cards[0]
-    return [
+    status = [(label("status"), each(lambda c, w: c.used_up))] if first.used_up else []
+    return status + [
         (
             label("fine_gold"),
             f"{first.fine_gold_g or words[0]['dash']} g"

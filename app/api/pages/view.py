@@ -55,6 +55,9 @@ class Card:
     steps: list[Step] = field(default_factory=list)
     upstream: list[Upstream] = field(default_factory=list)
     checkpoint: str = ""
+    used_up: str = ""
+    """For a lot a transformation used up: when, by whom, into what (its figures are then
+    the lot's just before)."""
 
 
 def percent(share: object) -> str | None:
@@ -163,6 +166,33 @@ def _upstream(doc: dict[str, Any], language: str) -> list[Upstream]:
     return items
 
 
+def _used_up(doc: dict[str, Any], words: dict[str, str]) -> str:
+    """The sentence saying which transformation used the lot up, if one did."""
+    if (doc.get("metrics") or {}).get("as_of") != "before it was consumed":
+        return ""
+    lot = doc.get("lot")
+    names = {p.get("id"): p.get("name") or p.get("id") for p in doc.get("partners") or []}
+    last = next(
+        (
+            entry["body"]
+            for entry in reversed(doc.get("chain") or doc.get("entries") or [])
+            if entry.get("kind") == "transformation"
+            and any(i.get("lot") == lot for i in entry["body"].get("inputs") or [])
+        ),
+        None,
+    )
+    if last is None:
+        return ""
+    outputs = [str(o.get("lot")) for o in last.get("outputs") or []]
+    shown = ", ".join(outputs[:3]) + (f" (+{len(outputs) - 3})" if len(outputs) > 3 else "")
+    return words["used_up"].format(
+        date=str(last.get("occurred_at", ""))[:10],
+        partner=names.get(last.get("partner"), last.get("partner")),
+        action=words.get(f"action.{last.get('action')}", str(last.get("action"))),
+        lots=shown,
+    )
+
+
 def card_of(doc: dict[str, Any], language: str, words: dict[str, str]) -> Card:
     metrics = doc.get("metrics") or {}
     summary = doc.get("summary") or {}
@@ -176,7 +206,10 @@ def card_of(doc: dict[str, Any], language: str, words: dict[str, str]) -> Card:
         lot=str(doc.get("lot")),
         grade=grade,
         grade_colour=GRADE_COLOURS.get(str(grade), "#444"),
-        fine_gold_g=summary.get("fine_gold_g") or metrics.get("fine_gold_g"),
+        # A used-up lot holds no gold now: its figures, this one too, are as just before.
+        fine_gold_g=metrics.get("fine_gold_g")
+        if metrics.get("as_of") == "before it was consumed"
+        else summary.get("fine_gold_g") or metrics.get("fine_gold_g"),
         carbon=intensity,
         benchmark=benchmark,
         of_benchmark=None
@@ -201,4 +234,5 @@ def card_of(doc: dict[str, Any], language: str, words: dict[str, str]) -> Card:
         steps=_steps(doc, language, words),
         upstream=_upstream(doc, language),
         checkpoint=" · ".join(checkpoint[:2]) if len(checkpoint) > 1 else "",
+        used_up=_used_up(doc, words),
     )

@@ -81,7 +81,8 @@ def _rows(
 
     first = cards[0]
     status = [(label("status"), each(lambda c, w: c.used_up))] if first.used_up else []
-    return status + [
+    return [
+        *status,
         (
             label("fine_gold"),
             f"{first.fine_gold_g or words[0]['dash']} g"

@@ -27,6 +27,8 @@ __all__ = [
     "ENTRIES_APPENDED",
     "REQUESTS",
     "REQUEST_SECONDS",
+    "WEBHOOK_DELIVERIES",
+    "WEBHOOK_SECONDS",
     "configure_logging",
     "log",
 ]
@@ -63,6 +65,16 @@ CHECKPOINT_INCLUSION = Histogram(
     "goldtrail_checkpoint_inclusion_seconds",
     "Time from a request's arrival to its entry's inclusion in a signed checkpoint",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30),
+)
+WEBHOOK_DELIVERIES = Counter(
+    "goldtrail_webhook_deliveries_total",
+    "Attempts to deliver partners' feed items to their webhooks, by outcome",
+    ["outcome"],
+)
+WEBHOOK_SECONDS = Histogram(
+    "goldtrail_webhook_delivery_duration_seconds",
+    "Time a webhook took to answer a delivery (or to fail)",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 DB_POOL_IN_USE = Gauge(
     "goldtrail_db_pool_connections_in_use",

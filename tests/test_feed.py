@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import re
 import socket
 import threading
 import time
@@ -225,6 +226,17 @@ def test_a_partners_feed_by_cursor_by_stream_and_by_a_webhook_down_for_a_while(
             log = client.get("/v1/partners/me/webhook/deliveries", headers=refinery).json()
             last = log["deliveries"][-1]
             assert (last["status"], last["error"], last["last_item"]) == (204, None, wanted[-1])
+            scraped = client.get("/metrics").text
+            counts = {
+                outcome: float(value)
+                for outcome, value in re.findall(
+                    r'^goldtrail_webhook_deliveries_total\{outcome="(\w+)"\} (\S+)$',
+                    scraped,
+                    re.MULTILINE,
+                )
+            }
+            assert counts["failed"] >= 3
+            assert counts["delivered"] >= 1
             settled = client.get("/v1/partners/me/webhook", headers=refinery).json()
             assert (settled["attempts"], settled["delivered_through"]) == (0, wanted[-1])
         finally:

@@ -33,6 +33,7 @@ from app.models.repository import WebhookRow
 from app.services.clock import format_time, utc_now
 from app.services.context import LedgerContext
 from app.services.errors import NotFound, ServiceError
+from app.telemetry import WEBHOOK_DELIVERIES, WEBHOOK_SECONDS
 
 __all__ = [
     "TOPICS",
@@ -250,6 +251,8 @@ class Dispatcher:
                 error = f"answered {status}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        WEBHOOK_DELIVERIES.labels("delivered" if error is None else "failed").inc()
+        WEBHOOK_SECONDS.observe(time.perf_counter() - started)
         self._record(hook, first, last, len(items), status, error, started)
 
     def _record(

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from app.config import Settings
 from app.ledger.canonical import JsonLimits, parse_strict
-from app.ledger.errors import LedgerError
+from app.ledger.errors import InvalidSignature, LedgerError
 from app.ledger.events import EVENT_TYPE, Event
 from app.ledger.genealogy import GENEALOGY_FORMAT, verify_genealogy
 from app.ledger.keys import PublicKey, SigningKey, b64encode
@@ -297,6 +297,13 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
 def _verify_checkpoint(text: str, log_key: NoteVerifier) -> Report:
     try:
         checkpoint = open_checkpoint(text, log_key)
+    except InvalidSignature as exc:
+        hint = (
+            " (if the log rotated its service key since, this checkpoint is the new key's: "
+            "`goldtrail monitor` follows the rotation from the log, GET /v1/log/keys lists "
+            "every key)"
+        )
+        return Report([Check("checkpoint", False, f"{exc}{hint}")])
     except LedgerError as exc:
         return Report([Check("checkpoint", False, str(exc))])
     root = base64.b64encode(checkpoint.root).decode()

@@ -252,6 +252,19 @@ def test_a_partners_feed_by_cursor_by_stream_and_by_a_webhook_down_for_a_while(
             "/v1/partners/me/feed", params={"topic": "transfer"}, headers=vault.auth
         ).json()["items"]
         assert (pending[-1]["lot"], pending[-1]["awaiting_receipt"]) == (lot, True)
+        waiting = client.get(
+            "/v1/partners/me/feed", params={"awaiting": "true"}, headers=vault.auth
+        ).json()["items"]
+        assert [(i["topic"], i["lot"]) for i in waiting] == [
+            ("transfer", lot)
+        ]  # the others: received
+        ledger.post(vault, lot, "circulation", "received", {}, occurred_at=when)
+        assert (
+            client.get(
+                "/v1/partners/me/feed", params={"awaiting": "true"}, headers=vault.auth
+            ).json()["items"]
+            == []
+        )
         bad = client.put("/v1/partners/me/webhook", json={"url": "ftp://x"}, headers=refinery)
         assert problem(bad, 422)["errors"][0]["field"] in ("url", "body.url")
         assert client.get("/v1/partners/me/feed").status_code == 401

@@ -275,6 +275,12 @@ def test_a_rotation_on_a_running_server_keeps_every_document_verifying_and_monit
         latest = client.get("/v1/log/checkpoint").text
         with pytest.raises(InvalidSignature):
             open_checkpoint(latest, NoteVerifier.parse(old_key))
+        (tmp_path / "latest.txt").write_text(latest)
+        code, output = _verify(tmp_path / "latest.txt", old_key)
+        assert code == 1
+        assert "GET /v1/log/keys" in output.replace("\n", " ")  # says where to look
+        code, output = _verify(tmp_path / "latest.txt", new_key)
+        assert code == 0, output
 
         # A monitor that knew only the old key follows the rotation from the log itself.
         code, output = _monitor(server, state, old_key)

@@ -1020,9 +1020,16 @@ class FeedItem:
 
 
 def feed_items(
-    conn: Connection, partner_id: str, *, after: int, limit: int, topics: set[str] | None = None
+    conn: Connection,
+    partner_id: str,
+    *,
+    after: int,
+    limit: int,
+    topics: set[str] | None = None,
+    awaiting: bool = False,
 ) -> list[FeedItem]:
-    """The partner's feed items after ``after``, in order, each with its ledger entry."""
+    """The partner's feed items after ``after``, in order, each with its ledger entry;
+    ``awaiting``: only transfers whose lot still waits for the partner's ``received``."""
     query = (
         select(feed.c.id, feed.c.topic, feed.c.lot_id, lots.c.pending_to, ledger_entries)
         .join(ledger_entries, ledger_entries.c.seq == feed.c.seq)
@@ -1033,6 +1040,8 @@ def feed_items(
     )
     if topics:
         query = query.where(feed.c.topic.in_(sorted(topics)))
+    if awaiting:
+        query = query.where(feed.c.topic == "transfer", lots.c.pending_to == partner_id)
     return [
         FeedItem(
             id=row.id,

@@ -59,11 +59,20 @@ class InvalidWebhook(ServiceError):
 
 
 def page(
-    ctx: LedgerContext, partner_id: str, *, after: int, limit: int, topics: set[str] | None
+    ctx: LedgerContext,
+    partner_id: str,
+    *,
+    after: int,
+    limit: int,
+    topics: set[str] | None,
+    awaiting: bool = False,
 ) -> dict[str, Any]:
-    """Items after the cursor ``after``; ``next_after`` is the cursor to ask with next."""
+    """Items after the cursor ``after``; ``next_after`` is the cursor to ask with next.
+    ``awaiting``: only the transfers whose lot still waits for the partner's ``received``."""
     with read_transaction(ctx.engine) as conn:
-        items = repository.feed_items(conn, partner_id, after=after, limit=limit, topics=topics)
+        items = repository.feed_items(
+            conn, partner_id, after=after, limit=limit, topics=topics, awaiting=awaiting
+        )
     return {
         "items": [item.to_json() for item in items],
         "next_after": items[-1].id if items else after,

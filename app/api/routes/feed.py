@@ -35,8 +35,18 @@ def get_feed(
     after: After = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     topic: Topics = None,
+    awaiting: Annotated[
+        bool, Query(description="Only transfers whose lot still awaits your `received`")
+    ] = False,
 ) -> dict[str, Any]:
-    return feed.page(ctx, partner.id, after=after, limit=limit, topics=set(topic or ()) or None)
+    return feed.page(
+        ctx,
+        partner.id,
+        after=after,
+        limit=limit,
+        topics=set(topic or ()) or None,
+        awaiting=awaiting,
+    )
 
 
 @router.get(

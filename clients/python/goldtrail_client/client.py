@@ -159,11 +159,19 @@ class Goldtrail:
     # What concerns you (PROTOCOL.md §20) ---------------------------------------------------
 
     def feed(
-        self, *, after: int = 0, topics: list[str] | None = None, page_size: int = 100
+        self,
+        *,
+        after: int = 0,
+        topics: list[str] | None = None,
+        awaiting: bool = False,
+        page_size: int = 100,
     ) -> Iterator[dict[str, Any]]:
         """Your feed items after the cursor ``after`` (transfers to you, your lots consumed,
-        your keys), page by page, until there are no more for now. Keep the last ``id``."""
+        your keys), page by page, until there are no more for now. Keep the last ``id``.
+        ``awaiting``: only the transfers you still have to post ``received`` for."""
         params: dict[str, Any] = {"limit": page_size} | ({"topic": topics} if topics else {})
+        if awaiting:
+            params["awaiting"] = "true"
         while True:
             page = self.get_json("/v1/partners/me/feed", after=after, **params)
             yield from page["items"]

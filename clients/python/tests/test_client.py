@@ -308,6 +308,7 @@ def test_the_feed_tells_a_partner_what_concerns_it(server: Server) -> None:
         assert [(i["topic"], i["lot"]) for i in items] == [("key", None), ("transfer", "LOT-F")]
         assert items[1]["seq"] == sent["seq"]
         assert items[1]["awaiting_receipt"] is True
+        assert [i["lot"] for i in miner.feed(awaiting=True)] == ["LOT-F"]
         assert next(miner.stream(after=items[0]["id"]))["id"] == items[1]["id"]
         assert list(miner.feed(after=items[-1]["id"])) == []
         deadline = time.monotonic() + 20

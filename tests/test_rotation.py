@@ -353,3 +353,30 @@ def test_a_rotation_on_a_running_server_keeps_every_document_verifying_and_monit
         assert client.get("/v1/log/key").text.strip() == new_key
     code, output = _monitor(server, state, old_key)
     assert code == 0, output
+
+
+def test_rotating_to_a_key_you_bring_and_never_back(
+    ledger: Ledger, settings: Settings, tmp_path: Path
+) -> None:
+    geo = ledger.partner("kumasi-geo", "explorer")
+    deposit(ledger, geo, "LOT-1")
+    first = SigningKey.load(settings.service_key_path)
+    brought = SigningKey.generate()
+    (tmp_path / "next.pem").write_bytes(brought.to_pem())
+    refused = runner.invoke(cli, ["admin", "rotate-service-key"], env=_env(settings))
+    assert refused.exit_code == 1
+    assert "--yes" in refused.output
+    _rotate_by_cli(settings, "--new-key-file", str(tmp_path / "next.pem"))
+    assert SigningKey.load(settings.service_key_path).public == brought.public
+    keys = ledger.client.get("/v1/log/keys").json()["keys"]
+    assert [k["public_key"] for k in keys] == [first.public.b64, brought.public.b64]
+    (tmp_path / "first.pem").write_bytes(first.to_pem())
+    back = runner.invoke(
+        cli,
+        ["admin", "rotate-service-key", "--yes", "--new-key-file", str(tmp_path / "first.pem")],
+        env=_env(settings),
+    )
+    assert back.exit_code != 0
+    assert "was a service key already" in back.output
+    assert not list(settings.data_dir.glob("service.key.next"))  # nothing staged is left
+    assert len(ledger.client.get("/v1/log/keys").json()["keys"]) == 2

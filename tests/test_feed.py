@@ -19,13 +19,14 @@ import pytest
 from sqlalchemy import Engine, text
 
 from app.config import Settings
+from app.ledger.keys import SigningKey
 from app.migrate import downgrade, upgrade
-from app.services import feed
+from app.services import audit, feed
 from app.services.context import LedgerContext
 from app.services.errors import ServiceError
 from tests.conftest import ServerProcess
 from tests.scenario import STEPS, partners, run_steps
-from tests.support import Actor, Ledger, problem
+from tests.support import Actor, Ledger, problem, tamper
 
 REFINERY = "ticino-refinery"
 
@@ -311,3 +312,20 @@ def test_the_upgrade_fills_the_feed_as_the_writer_keeps_it(
     with engine.connect() as conn:
         filled = [tuple(row) for row in conn.execute(text(read))]
     assert filled == kept
+
+
+def test_the_audit_catches_a_feed_changed_behind_the_services_back(
+    ledger: Ledger, actors: dict[str, Actor], settings: Settings, engine: Engine
+) -> None:
+    run_steps(ledger, actors)
+    key = SigningKey.load(settings.service_key_path).public
+    clean = audit.run(engine, service_key=key, origin=settings.log_origin)
+    assert clean.ok, clean.failures
+    with engine.connect() as conn:
+        hidden = conn.execute(
+            text("SELECT id, seq FROM feed WHERE topic = 'transfer' ORDER BY id LIMIT 1")
+        ).one()
+    tamper(engine, "DELETE FROM feed WHERE id = :i", i=hidden.id)  # a transfer kept from a partner
+    report = audit.run(engine, service_key=key, origin=settings.log_origin)
+    assert [f["check"] for f in report.failures] == ["feed"]
+    assert report.failures[0]["seq"] == hidden.seq

@@ -1054,6 +1054,12 @@ def feed_items(
     ]
 
 
+def feed_rows(conn: Connection) -> list[tuple[int, str, str, str | None]]:
+    """Every feed item as (seq, partner, topic, lot), in order (for the audit)."""
+    query = select(feed.c.seq, feed.c.partner_id, feed.c.topic, feed.c.lot_id).order_by(feed.c.id)
+    return [(int(row[0]), row[1], row[2], row[3]) for row in conn.execute(query)]
+
+
 def last_feed_id(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(feed.c.id), 0))).scalar_one())
 

@@ -158,6 +158,10 @@ class Row:
     stage: str | None = None
     replay: bytes | None = None
     record: dict[str, Any] | None = None
+    transfer_to: str | None = None
+    """The recipient a ``transferred`` event names (its feed item, PROTOCOL.md §20)."""
+    inputs: list[str] = field(default_factory=list)
+    """A transformation's input lots, in order (the feed items of their signers)."""
 
 
 @dataclass(slots=True)
@@ -191,6 +195,9 @@ def _signed(row: Row, body: dict[str, Any], stored: bytes, hints: dict[str, byte
             event = Event.from_json(body, path="body", canonical=stored)
             row.prevs = {event.lot: event.prev}
             row.key, row.partner, row.stage = event.key, event.partner, event.stage
+            recipient = event.data.get("to")
+            if event.action == "transferred" and isinstance(recipient, str):
+                row.transfer_to = recipient
             if event.action in _OPENING or not _REPLAYED_FACTS.isdisjoint(event.data):
                 read_green_facts(event.data, path="body.data")
                 row.replay = stored
@@ -198,6 +205,7 @@ def _signed(row: Row, body: dict[str, Any], stored: bytes, hints: dict[str, byte
             t = Transformation.from_json(body, path="body", canonical=stored)
             row.prevs = {i.lot: i.prev for i in t.inputs} | {o.lot: None for o in t.outputs}
             row.key, row.partner = t.key, t.partner
+            row.inputs = [i.lot for i in t.inputs]
             read_green_facts(t.data, path="body.data")
             row.replay = stored
     except FieldError as exc:
@@ -424,6 +432,10 @@ class _Sequence:
     tree: CompactRange = field(default_factory=CompactRange)
     replay: Replay = field(init=False)
     checkpoint_sizes: set[int] = field(default_factory=set)
+    feed: list[tuple[int, str, str, str | None]] = field(default_factory=list)
+    """The feed the entries give (seq, partner, topic, lot), in order (PROTOCOL.md §20)."""
+    signers: dict[str, set[str]] = field(default_factory=dict)
+    """Who signed a link of each lot so far."""
 
     def __post_init__(self) -> None:
         self.replay = Replay(None, self.countries)
@@ -438,12 +450,27 @@ class _Sequence:
             self._links(row)
             self._signer(row)
             self._replay(row)
+            self._feed(row)
         elif row.kind == "summary":
             self._summary(row)
         elif row.kind == "service_key":
             self._announcement(row)
         elif not row.problems and row.signature_ok and row.record is not None:
             self._remember(row.seq, row.record)
+        if row.kind in ("key", "key_revocation") and row.record is not None:
+            self.feed.append((row.seq, str(row.record.get("partner")), "key", None))
+
+    def _feed(self, row: Row) -> None:
+        """The feed items the entry gives, as the writer keeps them."""
+        partner = str(row.partner)
+        if row.transfer_to is not None:
+            (lot,) = row.prevs
+            self.feed.append((row.seq, row.transfer_to, "transfer", lot))
+        for lot in row.inputs:
+            for holder in sorted(self.signers.get(lot, set()) - {partner}):
+                self.feed.append((row.seq, holder, "consumed", lot))
+        for lot in row.prevs:
+            self.signers.setdefault(lot, set()).add(partner)
 
     def _announcement(self, row: Row) -> None:
         """Follow a service key rotation: from the next position on, the new key signs."""
@@ -688,6 +715,7 @@ def run(
             pool.shutdown(cancel_futures=True)
     _finish(state, checkpoints, total, engine)
     _keys_check(state, ahead, service_key)
+    _feed_check(state, engine)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -734,6 +762,28 @@ def _keys_check(state: _Sequence, ahead: KeysAhead, configured: PublicKey) -> No
                 f"{period.announced_seq}",
                 seq=period.announced_seq,
             )
+
+
+def _feed_check(state: _Sequence, engine: Engine) -> None:
+    """The partners' feed (a projection the writer keeps) is exactly what the entries give:
+    nothing dropped, added or reordered behind the service's back."""
+    with read_transaction(engine) as conn:
+        stored = repository.feed_rows(conn)
+    expected = state.feed
+    if stored == expected:
+        return
+    at = next(
+        (i for i, (a, b) in enumerate(zip(stored, expected, strict=False)) if a != b),
+        min(len(stored), len(expected)),
+    )
+    found = stored[at] if at < len(stored) else None
+    wanted = expected[at] if at < len(expected) else None
+    state.report.fail(
+        "feed",
+        f"the feed holds {len(stored)} items, the entries give {len(expected)}; item {at + 1} "
+        f"is {found}, the entries give {wanted}",
+        seq=(wanted or found or (None,))[0],
+    )
 
 
 def _check_chunk_job(job: tuple[str, int, int, KeysAhead, dict[str, bytes], list[int]]) -> Chunk:

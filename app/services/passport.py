@@ -132,24 +132,22 @@ def _web_method(did: str, period: KeyPeriod) -> str:
     return f"{did}#service-key-{period.key.key_id[:16]}"
 
 
-def _key_history(ctx: LedgerContext) -> ServiceKeyHistory:
-    return service_keys.published(ctx)
-
-
-def issuer(ctx: LedgerContext) -> tuple[str, str]:
-    """The issuer's DID and the verification method of the service key in force."""
+def issuer(ctx: LedgerContext, keys: ServiceKeyHistory) -> tuple[str, str]:
+    """The issuer's DID and the verification method of the service key in force (``keys``:
+    the history the log states, ``service_keys.published``)."""
     did = ctx.settings.issuer_did
     if did is None:
         did = did_key(ctx.service_key.public)
         return did, f"{did}#{multikey(ctx.service_key.public)}"
-    return did, _web_method(did, _key_history(ctx).periods[-1])
+    return did, _web_method(did, keys.periods[-1])
 
 
 def did_document(ctx: LedgerContext) -> dict[str, Any]:
     """The did:web document that names every service key the log has used (for a configured
     ``issuer_did``): credentials signed before a rotation still resolve."""
-    did, _ = issuer(ctx)
-    periods = _key_history(ctx).periods
+    keys = service_keys.published(ctx)
+    did, _ = issuer(ctx, keys)
+    periods = keys.periods
     methods = [_web_method(did, period) for period in periods]
     return {
         "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"],
@@ -170,10 +168,9 @@ def did_document(ctx: LedgerContext) -> dict[str, Any]:
 def credential(ctx: LedgerContext, passport: Passport) -> dict[str, Any]:
     """The passport as a VC 2.0 credential, its subject the summary, metrics and bundle digest."""
     doc = passport.doc
-    did, method = issuer(ctx)
-    checkpoint = _key_history(ctx).open_checkpoint(
-        str(doc["log"]["checkpoint"]), ctx.settings.log_origin
-    )
+    keys = service_keys.published(ctx)
+    did, method = issuer(ctx, keys)
+    checkpoint = keys.open_checkpoint(str(doc["log"]["checkpoint"]), ctx.settings.log_origin)
     base = ctx.settings.public_base_url.rstrip("/")
     unsigned = {
         "@context": [CREDENTIALS_V2],
@@ -272,8 +269,8 @@ def build(ctx: LedgerContext, lot_id: str) -> Passport:
 def _signable_at(conn: Connection, ctx: LedgerContext, size: int) -> None:
     """A passport as of the checkpoint of ``size`` is signed by the key in force then: refuse
     one from before the latest rotation (that key is retired; PROTOCOL.md §19)."""
-    key = service_keys.in_force(conn, ctx)
-    then = service_keys.history(conn, ctx).key_at(size)
+    key, keys = service_keys.keys_in_force(conn, ctx)
+    then = keys.key_at(size)
     if then.raw != key.public.raw:
         raise Conflict(
             "passport.before_rotation",

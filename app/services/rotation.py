@@ -23,7 +23,7 @@ from app.services import log
 from app.services.clock import utc_now
 from app.services.context import LedgerContext
 from app.services.errors import Conflict
-from app.services.service_keys import history, in_force
+from app.services.service_keys import keys_in_force
 from app.services.writer import Appender
 
 __all__ = ["Rotation", "rotate"]
@@ -49,8 +49,7 @@ def rotate(ctx: LedgerContext, new: SigningKey) -> Rotation:
 
 def _rotate(ctx: LedgerContext, new: SigningKey) -> Rotation:
     with write_transaction(ctx.engine) as conn:
-        old = in_force(conn, ctx)
-        keys = history(conn, ctx)
+        old, keys = keys_in_force(conn, ctx)
         if keys.holds(new.public):
             raise Conflict(
                 "service.key_reused",

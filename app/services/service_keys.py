@@ -22,12 +22,13 @@ from app.db import read_transaction
 from app.keystore import staged_path
 from app.ledger.errors import LedgerError
 from app.ledger.keys import SigningKey
+from app.ledger.records import LedgerEntry
 from app.ledger.service_keys import ServiceKeyHistory
 from app.models import repository
 from app.services.context import LedgerContext
 from app.services.errors import ServiceError
 
-__all__ = ["KeyNotLoaded", "history", "in_force", "published", "refresh"]
+__all__ = ["KeyNotLoaded", "in_force", "keys_in_force", "published", "refresh"]
 
 logger = logging.getLogger("goldtrail.keys")
 
@@ -36,13 +37,6 @@ class KeyNotLoaded(ServiceError):
     """The log was rotated to a key this process cannot read: it must not sign with the old."""
 
     status = 503
-
-
-def history(conn: Connection, ctx: LedgerContext) -> ServiceKeyHistory:
-    """The service keys the log names, checked; LedgerError if the announcements do not chain."""
-    return ServiceKeyHistory.from_announcements(
-        repository.service_key_entries(conn), current=ctx.service_key.public
-    )
 
 
 def _load(path: Path) -> SigningKey | None:
@@ -54,7 +48,19 @@ def _load(path: Path) -> SigningKey | None:
 
 def in_force(conn: Connection, ctx: LedgerContext) -> SigningKey:
     """The key that signs from now on: this process's, or the one another process rotated to."""
+    return _switch(ctx, repository.service_key_entries(conn))
+
+
+def keys_in_force(conn: Connection, ctx: LedgerContext) -> tuple[SigningKey, ServiceKeyHistory]:
+    """The key in force (as ``in_force``) and the history the log states, from one read;
+    LedgerError if the announcements do not chain."""
     announcements = repository.service_key_entries(conn)
+    key = _switch(ctx, announcements)
+    return key, ServiceKeyHistory.from_announcements(announcements, current=key.public)
+
+
+def _switch(ctx: LedgerContext, announcements: list[LedgerEntry]) -> SigningKey:
+    """Switch this process to the key the latest announcement names, if it is not already."""
     if not announcements:
         return ctx.service_key
     wanted = str(announcements[-1].body.get("key"))
@@ -84,8 +90,7 @@ def published(ctx: LedgerContext) -> ServiceKeyHistory:
     """The history the log states now (for ``GET /v1/log/keys`` and the did:web document),
     this process switched to the key in force."""
     with read_transaction(ctx.engine) as conn:
-        in_force(conn, ctx)
-        return history(conn, ctx)
+        return keys_in_force(conn, ctx)[1]
 
 
 def refresh(ctx: LedgerContext) -> SigningKey:

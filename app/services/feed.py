@@ -44,6 +44,7 @@ __all__ = [
     "set_webhook",
     "signature",
     "stream",
+    "unix_time",
     "webhook",
 ]
 
@@ -293,7 +294,7 @@ class Dispatcher:
             "status": status,
             "error": error,
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            "next_attempt_at": None if error is None else _iso(retry_at),
+            "next_attempt_at": None if error is None else unix_time(retry_at),
         }
         with write_transaction(self.ctx.engine) as conn:
             repository.webhook_done(
@@ -314,5 +315,6 @@ class Dispatcher:
         )
 
 
-def _iso(moment: float) -> str:
+def unix_time(moment: float) -> str:
+    """A Unix time as the API writes times (RFC 3339, UTC)."""
     return format_time(datetime.fromtimestamp(moment, UTC))

@@ -60,6 +60,11 @@ class Card:
     the lot's just before)."""
 
 
+def _partner_names(doc: dict[str, Any]) -> dict[Any, Any]:
+    """Partner id → name (the id where none is stated), from the passport's partner list."""
+    return {p.get("id"): p.get("name") or p.get("id") for p in doc.get("partners") or []}
+
+
 def percent(share: object) -> str | None:
     """``"0.8641"`` → ``"86.4 %"``; None if there is no share."""
     if share is None:
@@ -119,7 +124,7 @@ def _detail(body: dict[str, Any], lot: str, words: dict[str, str]) -> str:
 
 
 def _steps(doc: dict[str, Any], language: str, words: dict[str, str]) -> list[Step]:
-    names = {p.get("id"): p.get("name") or p.get("id") for p in doc.get("partners") or []}
+    names = _partner_names(doc)
     lot = str(doc.get("lot"))
     steps = []
     for entry in doc.get("chain") or doc.get("entries") or []:
@@ -171,7 +176,7 @@ def _used_up(doc: dict[str, Any], words: dict[str, str]) -> str:
     if (doc.get("metrics") or {}).get("as_of") != "before it was consumed":
         return ""
     lot = doc.get("lot")
-    names = {p.get("id"): p.get("name") or p.get("id") for p in doc.get("partners") or []}
+    names = _partner_names(doc)
     last = next(
         (
             entry["body"]
@@ -200,7 +205,7 @@ def card_of(doc: dict[str, Any], language: str, words: dict[str, str]) -> Card:
     benchmark = str(metrics.get("benchmark_mined_kgco2e_per_kg", "25700"))
     checkpoint = str((doc.get("log") or {}).get("checkpoint", "")).split("\n")
     grade = metrics.get("grade")
-    names = {p.get("id"): p.get("name") or p.get("id") for p in doc.get("partners") or []}
+    names = _partner_names(doc)
     custodian = summary.get("custodian")
     return Card(
         lot=str(doc.get("lot")),

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, status
 from fastapi.responses import Response, StreamingResponse
 
 from app.api.deps import ContextDep, PartnerDep, model_body
+from app.models.repository import WebhookRow
 from app.models.schemas import WebhookIn, WebhookOut
 from app.services import feed
-from app.services.clock import format_time
 
 router = APIRouter(prefix="/v1/partners/me", tags=["feed"])
 
@@ -73,13 +72,12 @@ def stream_feed(
     )
 
 
-def _webhook_out(hook: Any) -> WebhookOut:
-    retry = hook.next_attempt_at if hook.attempts else None
+def _webhook_out(hook: WebhookRow) -> WebhookOut:
     return WebhookOut(
         url=hook.url,
         delivered_through=hook.delivered_through,
         attempts=hook.attempts,
-        next_attempt_at=None if retry is None else format_time(datetime.fromtimestamp(retry, UTC)),
+        next_attempt_at=feed.unix_time(hook.next_attempt_at) if hook.attempts else None,
     )
 
 

@@ -101,8 +101,7 @@ class Goldtrail:
     # Reading ----------------------------------------------------------------------------
 
     def lot(self, lot_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.get_json(f"/v1/lots/{lot_id}")
-        return result
+        return self._document(f"/v1/lots/{lot_id}")
 
     def head(self, lot_id: str) -> str | None:
         """The lot's head hash, or None if the lot does not exist yet."""
@@ -136,21 +135,21 @@ class Goldtrail:
         """The lots this partner holds (``held="now"``) or ever signed for (``"ever"``)."""
         return self._pages("/v1/partners/me/lots", "lots", page_size, held=held)
 
+    def _document(self, path: str) -> dict[str, Any]:
+        document: dict[str, Any] = self.get_json(path)
+        return document
+
     def export(self, lot_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.get_json(f"/v1/lots/{lot_id}/export")
-        return result
+        return self._document(f"/v1/lots/{lot_id}/export")
 
     def passport(self, lot_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.get_json(f"/v1/lots/{lot_id}/passport")
-        return result
+        return self._document(f"/v1/lots/{lot_id}/passport")
 
     def credential(self, lot_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.get_json(f"/v1/lots/{lot_id}/passport/credential")
-        return result
+        return self._document(f"/v1/lots/{lot_id}/passport/credential")
 
     def receipt(self, seq: int) -> dict[str, Any]:
-        result: dict[str, Any] = self.get_json(f"/v1/log/receipts/{seq}")
-        return result
+        return self._document(f"/v1/log/receipts/{seq}")
 
     def log_key(self) -> str:
         """The log's verifier key in force. Pin it once, out of band; don't fetch it per check."""

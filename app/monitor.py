@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 
+from app.ledger.documents.checks import verify_in_checkpoint
 from app.ledger.errors import LedgerError
-from app.ledger.merkle import verify_consistency
-from app.ledger.note import Checkpoint, NoteVerifier, open_checkpoint
+from app.ledger.log.merkle import verify_consistency
+from app.ledger.log.note import Checkpoint, NoteVerifier, open_checkpoint
+from app.ledger.log.service_keys import ServiceKeyHistory
 from app.ledger.records import LedgerEntry
-from app.ledger.service_keys import ServiceKeyHistory
-from app.ledger.verify import verify_in_checkpoint
 
 __all__ = ["MonitorAlarm", "Observation", "observe"]
 

@@ -36,8 +36,8 @@ from app.config import Settings
 from app.db import make_engine, read_transaction, write_transaction
 from app.keystore import load_or_create_secrets
 from app.ledger.keys import SigningKey
-from app.ledger.metrics import Replay, forget_parsed, lot_metrics, partner_countries
-from app.ledger.transformations import TRANSFORMATION_TYPE, Transformation
+from app.ledger.provenance.metrics import Replay, forget_parsed, lot_metrics, partner_countries
+from app.ledger.provenance.transformations import TRANSFORMATION_TYPE, Transformation
 from app.migrate import upgrade
 from app.models import repository
 from app.services import genealogy, log, registry, transformations

@@ -32,9 +32,9 @@ from sqlalchemy import Connection, text
 from app.config import Settings
 from app.db import make_engine, write_transaction
 from app.keystore import load_or_create_secrets
-from app.ledger import merkle
 from app.ledger.events import EVENT_TYPE, Event
 from app.ledger.keys import SigningKey
+from app.ledger.log import merkle
 from app.migrate import upgrade
 from app.models import repository
 from app.models.repository import PartnerRow

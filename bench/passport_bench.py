@@ -22,8 +22,8 @@ from pathlib import Path
 import typer
 from genealogy_bench import fresh_ledger
 
-from app.ledger.metrics import forget_parsed
-from app.ledger.passport import verify_passport
+from app.ledger.documents.passport import verify_passport
+from app.ledger.provenance.metrics import forget_parsed
 from app.services import log, passport
 
 

@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from app.config import Settings  # noqa: E402
 from app.keystore import load_or_create_secrets  # noqa: E402
-from app.ledger.note import NoteVerifier  # noqa: E402
-from app.ledger.passport import verify_passport  # noqa: E402
+from app.ledger.documents.passport import verify_passport  # noqa: E402
+from app.ledger.log.note import NoteVerifier  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from tests.support import ADMIN, ADMIN_TOKEN, Ledger  # noqa: E402
 from tests.workload import build  # noqa: E402

@@ -25,7 +25,8 @@ from sqlalchemy import event
 from app.config import Settings
 from app.db import write_transaction
 from app.ledger.keys import SigningKey
-from app.models import repository
+from app.models.repository import _sql as sql
+from app.models.repository import batch
 from app.services import events, ingest
 
 
@@ -45,7 +46,7 @@ def main(
             statements += 1
 
         event.listen(engine, "before_cursor_execute", count)
-        driver = repository._driver
+        driver = sql.driver_of
 
         class Counting:
             def __init__(self, cursor: Any) -> None:
@@ -72,7 +73,12 @@ def main(
             def __getattr__(self, name: str) -> Any:
                 return getattr(self.connection, name)
 
-        repository._driver = lambda conn: CountingDriver(driver(conn))  # type: ignore[assignment]
+        def counting(conn: Any) -> CountingDriver:
+            return CountingDriver(driver(conn))
+
+        # Every driver-level statement goes through driver_of: the shared helpers and the
+        # batch's pipelined reads each hold their own reference to it.
+        sql.driver_of = batch.driver_of = counting  # type: ignore[assignment]
         print(f"{'SQLite' if url.startswith('sqlite') else 'PostgreSQL'}: statements per entry")
         print("| entries per batch | statements per batch | per entry | ms per batch |")
         print("|---|---|---|---|")

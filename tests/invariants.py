@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 from app.db import read_transaction
-from app.ledger.balance import ARITHMETIC, plain
-from app.ledger.metrics import Replay, lot_metrics, partner_countries
-from app.ledger.summaries import summary_body
+from app.ledger.provenance.balance import ARITHMETIC, plain
+from app.ledger.provenance.metrics import Replay, lot_metrics, partner_countries
+from app.ledger.provenance.summaries import summary_body
 from app.models import repository
 from tests.support import Ledger
 

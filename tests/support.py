@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 
 from app.ledger.events import EVENT_TYPE, Event
 from app.ledger.keys import SigningKey, b64encode
-from app.ledger.transformations import TRANSFORMATION_TYPE, Transformation
+from app.ledger.provenance.transformations import TRANSFORMATION_TYPE, Transformation
 from app.models.tables import APPEND_ONLY_TABLES
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdefghijklmnop"

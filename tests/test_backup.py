@@ -79,7 +79,7 @@ def test_a_backup_taken_under_load_restores_to_a_clean_prefix(
 
 
 def test_database_passwords_are_never_printed() -> None:
-    from app.cli import _shown_url
+    from app.cli.common import shown_url as _shown_url
 
     assert _shown_url("postgresql://gold:s3cret@db:5432/goldtrail") == (
         "postgresql://gold:***@db:5432/goldtrail"

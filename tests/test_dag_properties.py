@@ -26,14 +26,14 @@ from hypothesis import strategies as st
 from app.domain.rules import LotState, RuleViolation, apply_event
 from app.domain.transform import apply_transformation
 from app.domain.vocabulary import ROLES
-from app.ledger.balance import ARITHMETIC, fine_gold
 from app.ledger.canonical import canonical_bytes
 from app.ledger.events import EVENT_TYPE, Event
 from app.ledger.hashing import sha256_hex
-from app.ledger.metrics import Replay, lot_metrics
+from app.ledger.provenance.balance import ARITHMETIC, fine_gold
+from app.ledger.provenance.metrics import Replay, lot_metrics
+from app.ledger.provenance.summaries import carried_of, summary_body
+from app.ledger.provenance.transformations import TRANSFORMATION_TYPE, Transformation
 from app.ledger.records import LedgerEntry
-from app.ledger.summaries import carried_of, summary_body
-from app.ledger.transformations import TRANSFORMATION_TYPE, Transformation
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app as cli
-from app.ledger.genealogy import verify_genealogy
+from app.ledger.documents.genealogy import verify_genealogy
 from app.ledger.keys import SigningKey
-from app.ledger.note import NoteVerifier
+from app.ledger.log.note import NoteVerifier
 from tests.scenario import RING, run_steps
 from tests.support import ADMIN, Actor, Ledger, problem, tamper
 

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, text
 
-from app.ledger.merkle import verify_consistency
-from app.ledger.note import NoteVerifier, open_checkpoint
+from app.ledger.log.merkle import verify_consistency
+from app.ledger.log.note import NoteVerifier, open_checkpoint
 from tests.conftest import ServerProcess
 from tests.support import Actor, Ledger, lot, problem, sign, sign_transformation
 

@@ -13,15 +13,15 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from app.cli import app as cli
-from app.ledger.merkle import (
+from app.ledger.documents.export import verify_lot_export
+from app.ledger.documents.receipts import verify_receipt
+from app.ledger.log.merkle import (
     leaf_hash,
     reference_root,
     verify_consistency,
     verify_inclusion,
 )
-from app.ledger.note import NoteVerifier, open_checkpoint
-from app.ledger.receipts import verify_receipt
-from app.ledger.verify import verify_lot_export
+from app.ledger.log.note import NoteVerifier, open_checkpoint
 from tests.support import Ledger, deposit, problem, tamper
 
 runner = CliRunner()

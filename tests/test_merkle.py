@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.ledger.merkle import (
+from app.ledger.log.merkle import (
     EMPTY_ROOT,
     CompactRange,
     InvalidProof,

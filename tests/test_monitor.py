@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from app.cli import app as cli
 from app.ledger.canonical import canonical_bytes
 from app.ledger.hashing import sha256_hex
-from app.ledger.merkle import CompactRange, leaf_hash
+from app.ledger.log.merkle import CompactRange, leaf_hash
 from app.ledger.records import leaf_bytes
 from tests.support import Ledger, deposit, tamper
 
@@ -125,7 +125,7 @@ def test_monitor_catches_a_log_that_shrank(server: str, engine: Engine, tmp_path
 
 def test_monitor_refuses_a_checkpoint_signed_by_another_key(server: str, tmp_path: Path) -> None:
     from app.ledger.keys import SigningKey
-    from app.ledger.note import NoteVerifier
+    from app.ledger.log.note import NoteVerifier
 
     other = str(NoteVerifier.of("goldtrail.example/log", SigningKey.generate().public))
     code, output = _monitor(server, tmp_path / "state.txt", other)

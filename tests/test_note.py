@@ -8,7 +8,7 @@ import pytest
 
 from app.ledger.errors import InvalidSignature
 from app.ledger.keys import SigningKey
-from app.ledger.note import (
+from app.ledger.log.note import (
     Checkpoint,
     InvalidNote,
     NoteVerifier,

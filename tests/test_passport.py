@@ -2,7 +2,7 @@
 
 The credential is checked here by an independent verifier written from the
 "Data Integrity EdDSA Cryptosuites v1.0" text (§3.3, eddsa-jcs-2022) with
-hashlib, cryptography, rfc8785 and base58 — not with app.ledger.credentials.
+hashlib, cryptography, rfc8785 and base58 — not with app.ledger.documents.credentials.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from typer.testing import CliRunner
 from app.cli import app as cli
 from app.config import Settings
 from app.ledger.canonical import parse_strict
+from app.ledger.documents.passport import verify_passport
 from app.ledger.errors import LedgerError
 from app.ledger.keys import SigningKey
-from app.ledger.note import NoteVerifier
-from app.ledger.passport import verify_passport
+from app.ledger.log.note import NoteVerifier
 from app.main import create_app
 from app.services.context import LedgerContext
 from app.services.rotation import rotate

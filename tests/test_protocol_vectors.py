@@ -10,25 +10,31 @@ from pathlib import Path
 
 import pytest
 
-from app.ledger.balance import ARITHMETIC
 from app.ledger.canonical import canonical_bytes
 from app.ledger.errors import InvalidSignature
 from app.ledger.events import Event
 from app.ledger.hashing import sha256_hex
 from app.ledger.keys import PublicKey, SigningKey, b64decode_strict, b64encode
-from app.ledger.merkle import (
+from app.ledger.log.merkle import (
     InvalidProof,
     inclusion_ranges,
     leaf_hash,
     reference_root,
     verify_inclusion,
 )
-from app.ledger.metrics import Replay, lot_metrics
-from app.ledger.note import Checkpoint, NoteVerifier, format_checkpoint, open_checkpoint, sign_note
+from app.ledger.log.note import (
+    Checkpoint,
+    NoteVerifier,
+    format_checkpoint,
+    open_checkpoint,
+    sign_note,
+)
+from app.ledger.log.service_keys import ServiceKeyHistory, service_key_record
+from app.ledger.provenance.balance import ARITHMETIC
+from app.ledger.provenance.metrics import Replay, lot_metrics
+from app.ledger.provenance.summaries import carried_of, summary_body
+from app.ledger.provenance.transformations import Transformation
 from app.ledger.records import LedgerEntry, leaf_bytes, receipt_bytes
-from app.ledger.service_keys import ServiceKeyHistory, service_key_record
-from app.ledger.summaries import carried_of, summary_body
-from app.ledger.transformations import Transformation
 
 PROTOCOL = Path(__file__).resolve().parent.parent / "docs" / "PROTOCOL.md"
 BLOCK = re.compile(r"<!-- vector ([a-z0-9-]+) -->\n```[a-z]*\n(.*?)\n```", re.DOTALL)

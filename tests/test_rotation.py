@@ -15,13 +15,13 @@ from typer.testing import CliRunner
 from app.cli import app as cli
 from app.config import Settings
 from app.ledger.canonical import canonical_bytes
-from app.ledger.credentials import verify_credential
+from app.ledger.documents.credentials import verify_credential
+from app.ledger.documents.export import verify_lot_export
 from app.ledger.errors import FieldError, InvalidSignature, LedgerError
 from app.ledger.keys import SigningKey
-from app.ledger.note import NoteVerifier, open_checkpoint, parse_checkpoint_text, sign_note
+from app.ledger.log.note import NoteVerifier, open_checkpoint, parse_checkpoint_text, sign_note
+from app.ledger.log.service_keys import ServiceKeyHistory, service_key_record
 from app.ledger.records import LedgerEntry
-from app.ledger.service_keys import ServiceKeyHistory, service_key_record
-from app.ledger.verify import verify_lot_export
 from app.main import create_app
 from app.services import audit
 from app.services.context import LedgerContext

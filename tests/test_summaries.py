@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from app.db import write_transaction
+from app.ledger.documents.passport import verify_passport
 from app.ledger.keys import PublicKey
-from app.ledger.note import NoteVerifier
-from app.ledger.passport import verify_passport
+from app.ledger.log.note import NoteVerifier
 from app.services import audit
 from app.services.clock import utc_now
 from app.services.context import LedgerContext

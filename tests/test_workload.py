@@ -6,8 +6,8 @@ from __future__ import annotations
 import gzip
 from decimal import Decimal
 
-from app.ledger.note import NoteVerifier
-from app.ledger.passport import PASSPORT_V2, verify_passport
+from app.ledger.documents.passport import PASSPORT_V2, verify_passport
+from app.ledger.log.note import NoteVerifier
 from tests.invariants import check_every_lot
 from tests.support import Ledger
 from tests.workload import COUNTRIES, build

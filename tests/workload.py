@@ -18,7 +18,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from app.ledger.events import Event
-from app.ledger.transformations import TRANSFORMATION_TYPE, Transformation
+from app.ledger.provenance.transformations import TRANSFORMATION_TYPE, Transformation
 from tests.support import Actor, Ledger, next_time, sign, sign_transformation
 
 COUNTRIES = ("GH", "PE", "AU", "CA", "ZA", "ML", "BR", "PG")

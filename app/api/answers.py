@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.ledger.balance import plain
+from app.ledger.provenance.balance import plain
 from app.models.schemas import LotOut, TakenOut, TransformedOut
 from app.services.ingest import Accepted, Transformed
 

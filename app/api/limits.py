@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.problems import Problem, send_closing
 from app.ledger.canonical import JsonLimits
-from app.ledger.transformations import MAX_LOTS
+from app.ledger.provenance.transformations import MAX_LOTS
 
 __all__ = [
     "BATCH_LIMITS",

@@ -1,7 +1,7 @@
 """The lot facts an event must carry: form, mass in grams, fineness in parts per thousand.
 
 Every ``data`` member is first checked against the closed schema of
-``app.ledger.facts``; this module adds which action must state which lot fact.
+``app.ledger.provenance.facts``; this module adds which action must state which lot fact.
 
 Quantities are JSON numbers read as the exact decimal RFC 8785 writes for them
 (``app.ledger.canonical.decimal_of``), so 499.8 g is 499.8 g everywhere.
@@ -14,10 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 from app.domain.vocabulary import FORMS
-from app.ledger.balance import fine_gold
 from app.ledger.canonical import decimal_of
 from app.ledger.errors import FieldError
-from app.ledger.facts import read_green_facts
+from app.ledger.provenance.balance import fine_gold
+from app.ledger.provenance.facts import read_green_facts
 
 __all__ = ["FORMS_PRODUCED", "LotFacts", "check_form", "read_facts"]
 

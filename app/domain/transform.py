@@ -16,10 +16,16 @@ from decimal import Decimal
 from app.domain.facts import check_form
 from app.domain.rules import LotState, RuleViolation, check_role, check_time
 from app.domain.vocabulary import PRODUCTION_RANK
-from app.ledger.balance import Balance, BalanceError, check_balance, mass_after_taking, plain
 from app.ledger.errors import FieldError
-from app.ledger.facts import GreenFacts, read_green_facts
-from app.ledger.transformations import Transformation
+from app.ledger.provenance.balance import (
+    Balance,
+    BalanceError,
+    check_balance,
+    mass_after_taking,
+    plain,
+)
+from app.ledger.provenance.facts import GreenFacts, read_green_facts
+from app.ledger.provenance.transformations import Transformation
 
 __all__ = ["ORIGIN_ACTIONS", "Outcome", "apply_transformation", "read_facts_of"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import rfc8785
 
-from app.ledger.errors import CanonicalizationError, MalformedInput
+from .errors import CanonicalizationError, MalformedInput
 
 __all__ = ["JsonLimits", "canonical_bytes", "check_limits", "decimal_of", "parse_strict"]
 

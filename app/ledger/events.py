@@ -15,9 +15,9 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from app.ledger.canonical import canonical_bytes, check_limits
-from app.ledger.errors import FieldError
-from app.ledger.hashing import is_hash, sha256_hex
+from .canonical import canonical_bytes, check_limits
+from .errors import FieldError
+from .hashing import is_hash, sha256_hex
 
 __all__ = [
     "ACTIONS",

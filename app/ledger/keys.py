@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from app.ledger.errors import FieldError, InvalidSignature
+from .errors import FieldError, InvalidSignature
 
 __all__ = [
     "PublicKey",

@@ -13,11 +13,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.ledger.canonical import canonical_bytes
-from app.ledger.errors import FieldError
-from app.ledger.hashing import is_hash, sha256_hex
-from app.ledger.keys import PublicKey, SigningKey, b64decode_strict, b64encode
-from app.ledger.service_keys import SERVICE_KEY_TYPE
+from .canonical import canonical_bytes
+from .errors import FieldError
+from .hashing import is_hash, sha256_hex
+from .keys import PublicKey, SigningKey, b64decode_strict, b64encode
 
 __all__ = [
     "ENTRY_KINDS",
@@ -39,6 +38,7 @@ KEY_TYPE = "goldtrail.key.v1"
 REVOCATION_TYPE = "goldtrail.key-revocation.v1"
 RECEIPT_TYPE = "goldtrail.receipt.v1"
 LEAF_TYPE = "goldtrail.leaf.v1"
+SERVICE_KEY_TYPE = "goldtrail.service-key.v1"
 
 ENTRY_KINDS: dict[str, str] = {
     "event": "goldtrail.event.v1",

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from app.domain.rules import LotState
 from app.domain.vocabulary import ROLES
-from app.ledger.balance import plain
+from app.ledger.provenance.balance import plain
 from app.ledger.records import LedgerEntry
 from app.models.repository import KeyRow, PartnerRow
 

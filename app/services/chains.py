@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from app.ledger.documents.export import EXPORT_FORMAT, verify_lot_export
 from app.ledger.keys import PublicKey
-from app.ledger.verify import EXPORT_FORMAT, Report, verify_lot_export
+from app.ledger.report import Report
 from app.models import repository
 from app.models.repository import CheckpointRow
 from app.services import log

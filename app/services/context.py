@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine
 from app.config import Settings
 from app.db import reading_connection, single_read
 from app.ledger.keys import PublicKey, SigningKey
-from app.ledger.merkle import CompactRange
+from app.ledger.log.merkle import CompactRange
 
 __all__ = ["LedgerContext", "ProcessMemory"]
 

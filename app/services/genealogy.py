@@ -9,13 +9,19 @@ from typing import Any
 from sqlalchemy import Connection
 
 from app.domain.rules import LotState
-from app.ledger.balance import ARITHMETIC, plain
+from app.ledger.documents.genealogy import GENEALOGY_FORMAT
 from app.ledger.errors import FieldError
-from app.ledger.genealogy import GENEALOGY_FORMAT
 from app.ledger.keys import PublicKey
-from app.ledger.metrics import MetricsError, Replay, doc_of, lot_metrics, partner_countries
+from app.ledger.provenance.balance import ARITHMETIC, plain
+from app.ledger.provenance.metrics import (
+    MetricsError,
+    Replay,
+    doc_of,
+    lot_metrics,
+    partner_countries,
+)
+from app.ledger.provenance.summaries import carried_of
 from app.ledger.records import LedgerEntry
-from app.ledger.summaries import carried_of
 from app.models import repository
 from app.models.repository import CheckpointRow, EdgeRow
 from app.services import log
@@ -38,7 +44,7 @@ class Replayed:
     registry: list[LedgerEntry]
     replay: Replay
     metrics: dict[str, Any]
-    """The lot's metrics (``app.ledger.metrics.lot_metrics``)."""
+    """The lot's metrics (``app.ledger.provenance.metrics.lot_metrics``)."""
 
 
 def replay_of(conn: Connection, lot_id: str, tolerance: Decimal) -> Replayed:

@@ -22,14 +22,14 @@ from sqlalchemy import Connection
 from app.domain.facts import LotFacts, read_facts
 from app.domain.rules import LotState, RuleViolation, apply_event
 from app.domain.transform import apply_transformation, read_facts_of
-from app.ledger.balance import Balance
 from app.ledger.errors import FieldError, LedgerError
 from app.ledger.events import Event
-from app.ledger.facts import GreenFacts, read_green_facts
 from app.ledger.keys import PublicKey
-from app.ledger.merkle import CompactRange
+from app.ledger.log.merkle import CompactRange
+from app.ledger.provenance.balance import Balance
+from app.ledger.provenance.facts import GreenFacts, read_green_facts
+from app.ledger.provenance.transformations import Transformation
 from app.ledger.records import LedgerEntry
-from app.ledger.transformations import Transformation
 from app.models import repository
 from app.models.repository import KeyRow, PartnerRow
 from app.services import log

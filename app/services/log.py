@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from app.db import read_transaction, single_read, write_transaction
-from app.ledger import merkle
 from app.ledger.keys import SigningKey
-from app.ledger.note import Checkpoint, NoteVerifier, format_checkpoint, sign_note
+from app.ledger.log import merkle
+from app.ledger.log.note import Checkpoint, NoteVerifier, format_checkpoint, sign_note
 from app.models import repository
 from app.models.repository import CheckpointRow
 from app.services.clock import format_time, utc_now

@@ -11,18 +11,14 @@ from typing import Any
 from sqlalchemy import Connection
 
 from app.db import read_transaction
-from app.ledger.balance import ARITHMETIC, plain
 from app.ledger.canonical import canonical_bytes
-from app.ledger.credentials import (
+from app.ledger.documents.credentials import (
     CREDENTIALS_V2,
     did_key,
     issue_credential,
     multikey,
 )
-from app.ledger.errors import FieldError
-from app.ledger.keys import b64encode
-from app.ledger.metrics import MetricsError, lot_metrics
-from app.ledger.passport import (
+from app.ledger.documents.passport import (
     PASSPORT_FORMAT,
     PASSPORT_V2,
     partner_list,
@@ -31,8 +27,12 @@ from app.ledger.passport import (
     summary_of,
     verify_passport,
 )
+from app.ledger.errors import FieldError
+from app.ledger.keys import b64encode
+from app.ledger.log.service_keys import KeyPeriod, ServiceKeyHistory
+from app.ledger.provenance.balance import ARITHMETIC, plain
+from app.ledger.provenance.metrics import MetricsError, lot_metrics
 from app.ledger.report import Report
-from app.ledger.service_keys import KeyPeriod, ServiceKeyHistory
 from app.models import repository
 from app.models.repository import CheckpointRow
 from app.services import genealogy, log, service_keys

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from app.db import write_transaction
 from app.ledger.errors import LedgerError
 from app.ledger.keys import SigningKey
+from app.ledger.log.service_keys import service_key_record
 from app.ledger.records import LedgerEntry
-from app.ledger.service_keys import service_key_record
 from app.models import repository
 from app.models.repository import CheckpointRow
 from app.services import log

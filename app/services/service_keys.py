@@ -22,8 +22,8 @@ from app.db import read_transaction
 from app.keystore import staged_path
 from app.ledger.errors import LedgerError
 from app.ledger.keys import SigningKey
+from app.ledger.log.service_keys import ServiceKeyHistory
 from app.ledger.records import LedgerEntry
-from app.ledger.service_keys import ServiceKeyHistory
 from app.models import repository
 from app.services.context import LedgerContext
 from app.services.errors import ServiceError

@@ -2,7 +2,7 @@
 
 The batch's ``Summarizer`` starts from the latest logged summary of every lot
 the batch names and replays each accepted entry on it with the same code an
-offline verifier runs (``app.ledger.metrics.Replay``). After an entry, every lot
+offline verifier runs (``app.ledger.provenance.metrics.Replay``). After an entry, every lot
 whose summary would now say something else gets a new one; before a
 transformation, every input whose latest summary is not at the head the
 transformation names gets one there (the custody events since changed nothing),
@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import Any
 
-from app.ledger.balance import ARITHMETIC
 from app.ledger.events import Event
-from app.ledger.facts import GreenFacts
-from app.ledger.metrics import Carried, Replay
-from app.ledger.summaries import carried_of, content_of, summary_body
-from app.ledger.transformations import Transformation
+from app.ledger.provenance.balance import ARITHMETIC
+from app.ledger.provenance.facts import GreenFacts
+from app.ledger.provenance.metrics import Carried, Replay
+from app.ledger.provenance.summaries import carried_of, content_of, summary_body
+from app.ledger.provenance.transformations import Transformation
 from app.models import repository
 from app.services.writer import Appender
 

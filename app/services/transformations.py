@@ -15,7 +15,7 @@ from typing import Any
 from app.db import single_read, write_transaction
 from app.ledger.errors import FieldError, LedgerError
 from app.ledger.keys import b64decode_strict
-from app.ledger.transformations import Transformation
+from app.ledger.provenance.transformations import Transformation
 from app.models import repository
 from app.models.repository import PartnerRow
 from app.services import ingest

@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from app.domain.rules import LotState
 from app.ledger.canonical import canonical_bytes
 from app.ledger.keys import SigningKey
-from app.ledger.merkle import CompactRange, leaf_hash, nodes_for_root
+from app.ledger.log.merkle import CompactRange, leaf_hash, nodes_for_root
 from app.ledger.records import LedgerEntry
 from app.models import repository
 from app.services.clock import format_time
@@ -224,7 +224,7 @@ class Appender:
         return [(lot, holder) for lot in lots for holder, of in signed if of == lot]
 
     def append_summary(self, body: dict[str, Any]) -> LedgerEntry:
-        """A lot's summary (``app.ledger.summaries``), signed by the service, and its index."""
+        """A lot's summary (``ledger/provenance/summaries.py``), signed, and its index."""
         entry = self.append_service_record(kind="summary", body=body)
         lot = body["lot"]
         self._rows.summaries.append(

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from app.ledger.merkle import CompactRange, leaf_hash
+from app.ledger.log.merkle import CompactRange, leaf_hash
 from app.ledger.records import leaf_bytes
 
 revision: str = "0002"

@@ -14,7 +14,7 @@ from app.api.examples import TRANSFORMATION_EXAMPLE
 from app.api.limits import TRANSFORMATION_LIMITS
 from app.api.openapi import signed_post
 from app.ledger.events import LOT_ID, PARTNER_ID
-from app.ledger.transformations import TRANSFORMATION_ACTIONS, TRANSFORMATION_TYPE
+from app.ledger.provenance.transformations import TRANSFORMATION_ACTIONS, TRANSFORMATION_TYPE
 from app.models.schemas import TransformedOut
 from app.services import transformations
 from app.services.context import LedgerContext

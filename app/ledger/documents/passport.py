@@ -19,25 +19,25 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
-from app.ledger.balance import ARITHMETIC, plain
-from app.ledger.canonical import canonical_bytes
-from app.ledger.errors import FieldError, LedgerError
-from app.ledger.genealogy import Bundle, check_bundle
-from app.ledger.keys import PublicKey
-from app.ledger.merkle import inclusion_ranges
-from app.ledger.metrics import Carried, MetricsError, Replay, lot_metrics, partner_countries
-from app.ledger.note import NoteVerifier
-from app.ledger.records import PARTNER_TYPE, LedgerEntry
-from app.ledger.report import Check, Report
-from app.ledger.service_keys import ServiceKeyHistory
-from app.ledger.summaries import carried_of, content_of, summary_body
-from app.ledger.verify import (
+from ..canonical import canonical_bytes
+from ..errors import FieldError, LedgerError
+from ..keys import PublicKey
+from ..log.merkle import inclusion_ranges
+from ..log.note import NoteVerifier
+from ..log.service_keys import ServiceKeyHistory
+from ..provenance.balance import ARITHMETIC, plain
+from ..provenance.metrics import Carried, MetricsError, Replay, lot_metrics, partner_countries
+from ..provenance.summaries import carried_of, content_of, summary_body
+from ..records import PARTNER_TYPE, LedgerEntry
+from ..report import Check, Report
+from .checks import (
     ChainChecker,
     log_checks,
     open_logged_checkpoint,
     registry_checks,
     service_key_check,
 )
+from .genealogy import Bundle, check_bundle
 
 __all__ = [
     "PASSPORT_FORMAT",

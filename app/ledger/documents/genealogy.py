@@ -4,7 +4,7 @@
 and of all its ancestors, the registry entries of every key that signed them,
 the metrics the service computed and, when a checkpoint exists, an inclusion
 proof of every entry. ``verify_genealogy`` checks each entry as a link of the
-chains it belongs to, replays the entries (``app.ledger.metrics``) — which
+chains it belongs to, replays the entries (``app.ledger.provenance.metrics``) — which
 re-checks every transformation's balance — and compares the metrics it gets
 with those claimed, field by field.
 """
@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from app.ledger.errors import FieldError
-from app.ledger.keys import PublicKey
-from app.ledger.metrics import MetricsError, Replay, lot_metrics, partner_countries
-from app.ledger.note import NoteVerifier
-from app.ledger.records import LedgerEntry
-from app.ledger.report import Check, Report
-from app.ledger.verify import ChainChecker, log_checks, registry_checks, service_key_check
+from ..errors import FieldError
+from ..keys import PublicKey
+from ..log.note import NoteVerifier
+from ..provenance.metrics import MetricsError, Replay, lot_metrics, partner_countries
+from ..records import LedgerEntry
+from ..report import Check, Report
+from .checks import ChainChecker, log_checks, registry_checks, service_key_check
 
 __all__ = ["GENEALOGY_FORMAT", "Bundle", "chain_links", "check_bundle", "verify_genealogy"]
 

@@ -14,8 +14,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from app.ledger.errors import InvalidSignature, LedgerError
-from app.ledger.keys import PublicKey, SigningKey
+from ..errors import InvalidSignature, LedgerError
+from ..keys import PublicKey, SigningKey
 
 __all__ = [
     "Checkpoint",

@@ -2,7 +2,7 @@
 
 The green metrics are mass-weighted sums, so what a lot carries after a step
 follows from what its inputs carried before it and the step alone (the replay of
-``app.ledger.metrics``). A summary is that state written out exactly — every
+``app.ledger.provenance.metrics``). A summary is that state written out exactly — every
 quantity a decimal string of the replay's 34-digit arithmetic — for one lot at
 one link of its chain (``head``). The service appends one, signed with its own
 key, whenever an entry changes what a lot carries, and one for each input of a
@@ -19,11 +19,11 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from app.ledger.balance import plain
-from app.ledger.errors import FieldError
-from app.ledger.events import LOT_ID, STAGES, require_id, require_members
-from app.ledger.hashing import is_hash
-from app.ledger.metrics import Carried
+from ..errors import FieldError
+from ..events import LOT_ID, STAGES, require_id, require_members
+from ..hashing import is_hash
+from .balance import plain
+from .metrics import Carried
 
 __all__ = [
     "SUMMARY_TYPE",

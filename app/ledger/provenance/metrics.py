@@ -29,7 +29,11 @@ from datetime import date
 from decimal import Decimal, localcontext
 from typing import Any
 
-from app.ledger.balance import (
+from ..canonical import decimal_of
+from ..errors import FieldError, LedgerError
+from ..events import STAGES, Event
+from ..records import PARTNER_TYPE, LedgerEntry
+from .balance import (
     ARITHMETIC,
     BalanceError,
     check_balance,
@@ -37,12 +41,8 @@ from app.ledger.balance import (
     mass_after_taking,
     plain,
 )
-from app.ledger.canonical import decimal_of
-from app.ledger.errors import FieldError, LedgerError
-from app.ledger.events import STAGES, Event
-from app.ledger.facts import GreenFacts, read_green_facts
-from app.ledger.records import PARTNER_TYPE, LedgerEntry
-from app.ledger.transformations import Transformation
+from .facts import GreenFacts, read_green_facts
+from .transformations import Transformation
 
 __all__ = [
     "BENCHMARK_MINED_KGCO2E_PER_KG",

@@ -4,7 +4,7 @@ Fine gold = mass × fineness / 1000, in exact decimals. A transformation
 balances when the fine gold of its outputs plus its declared loss equals the
 fine gold taken from its inputs within the assay tolerance, relative to the
 inputs. The service applies these rules before it appends; the offline replay
-(``app.ledger.metrics``) applies the same functions to the same numbers.
+(``app.ledger.provenance.metrics``) applies the same functions to the same numbers.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Context, Decimal
 
-from app.ledger.errors import LedgerError
+from ..errors import LedgerError
 
 __all__ = [
     "ARITHMETIC",

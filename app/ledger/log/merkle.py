@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from app.ledger.errors import LedgerError
+from ..errors import LedgerError
 
 __all__ = [
     "EMPTY_ROOT",

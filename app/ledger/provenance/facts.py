@@ -20,9 +20,9 @@ from typing import Any
 
 import pycountry
 
-from app.ledger.canonical import decimal_of
-from app.ledger.errors import FieldError
-from app.ledger.hashing import is_hash
+from ..canonical import decimal_of
+from ..errors import FieldError
+from ..hashing import is_hash
 
 __all__ = [
     "CERTIFICATION_SCHEMES",

@@ -12,13 +12,13 @@ import base64
 import binascii
 from typing import Any
 
-from app.ledger.errors import FieldError, LedgerError
-from app.ledger.hashing import sha256_hex
-from app.ledger.note import NoteVerifier
-from app.ledger.records import LedgerEntry, receipt_bytes
-from app.ledger.report import Check, Report
-from app.ledger.service_keys import ServiceKeyHistory
-from app.ledger.verify import verify_in_checkpoint
+from ..errors import FieldError, LedgerError
+from ..hashing import sha256_hex
+from ..log.note import NoteVerifier
+from ..log.service_keys import ServiceKeyHistory
+from ..records import LedgerEntry, receipt_bytes
+from ..report import Check, Report
+from .checks import verify_in_checkpoint
 
 __all__ = ["RECEIPT_FORMAT", "verify_receipt"]
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import base58
 
-from app.ledger.canonical import canonical_bytes
-from app.ledger.errors import FieldError, LedgerError
-from app.ledger.keys import PublicKey, SigningKey
-from app.ledger.report import Check, Report
+from ..canonical import canonical_bytes
+from ..errors import FieldError, LedgerError
+from ..keys import PublicKey, SigningKey
+from ..report import Check, Report
 
 __all__ = [
     "CREDENTIALS_V2",

@@ -20,9 +20,9 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-from app.ledger.canonical import canonical_bytes, check_limits
-from app.ledger.errors import FieldError
-from app.ledger.events import (
+from ..canonical import canonical_bytes, check_limits
+from ..errors import FieldError
+from ..events import (
     KEY_ID,
     LOT_ID,
     PARTNER_ID,
@@ -30,8 +30,8 @@ from app.ledger.events import (
     require_id,
     require_members,
 )
-from app.ledger.facts import MAX_MASS_G, quantity, read_fineness, read_mass_g
-from app.ledger.hashing import is_hash, sha256_hex
+from ..hashing import is_hash, sha256_hex
+from .facts import MAX_MASS_G, quantity, read_fineness, read_mass_g
 
 __all__ = [
     "MAX_LOTS",

@@ -1,12 +1,12 @@
-"""Offline verification of ledger entries: one lot's export, or the whole ledger streamed.
+"""The checks every document's verification shares: chains, registry, service keys, log.
 
 ``ChainChecker`` checks entries one at a time — hash, signature, chain link,
-key validity at that position, the service's receipt — keeping only the key
-registry and each lot's head, so the audit of a whole ledger runs in memory that
-grows with keys and lots, not with entries. ``verify_lot_export`` applies it to
-the document ``GET /v1/lots/{id}/export`` returns (docs/PROTOCOL.md §6), and,
-given the log's key, checks every entry's inclusion in the signed checkpoint.
-Nothing stops at the first failure: an auditor wants every broken entry named.
+key validity at that position, the service's receipt (docs/PROTOCOL.md §3–§5, §19) —
+keeping only the key registry and each lot's head, so the audit of a whole ledger
+runs in memory that grows with keys and lots, not with entries. ``log_checks`` and
+``verify_in_checkpoint`` prove entries in a document's signed checkpoint (§8, §9).
+Every document verifier (export, genealogy, passport, receipt) and the audit use
+them. Nothing stops at the first failure: an auditor wants every broken entry named.
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app.ledger.errors import FieldError, LedgerError
-from app.ledger.events import Event
-from app.ledger.hashing import sha256_hex
-from app.ledger.keys import PublicKey
-from app.ledger.merkle import leaf_hash, verify_inclusion
-from app.ledger.note import Checkpoint, NoteVerifier, open_checkpoint
-from app.ledger.records import (
+from ..errors import FieldError, LedgerError
+from ..events import Event
+from ..hashing import sha256_hex
+from ..keys import PublicKey
+from ..log.merkle import leaf_hash, verify_inclusion
+from ..log.note import Checkpoint, NoteVerifier, open_checkpoint
+from ..log.service_keys import ServiceKeyHistory
+from ..provenance.transformations import Transformation
+from ..records import (
     ENTRY_KINDS,
     KEY_TYPE,
     REVOCATION_TYPE,
@@ -31,12 +33,9 @@ from app.ledger.records import (
     leaf_bytes,
     receipt_bytes,
 )
-from app.ledger.report import Check, Report
-from app.ledger.service_keys import ServiceKeyHistory
-from app.ledger.transformations import Transformation
+from ..report import Check, Report
 
 __all__ = [
-    "EXPORT_FORMAT",
     "ChainChecker",
     "Check",
     "KeyState",
@@ -46,10 +45,7 @@ __all__ = [
     "registry_checks",
     "service_key_check",
     "verify_in_checkpoint",
-    "verify_lot_export",
 ]
-
-EXPORT_FORMAT = "goldtrail.lot-export.v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,68 +340,6 @@ def verify_in_checkpoint(
     except LedgerError as exc:
         return f"inclusion: {exc}"
     return None
-
-
-def verify_lot_export(
-    doc: object, *, service_key: PublicKey | None = None, log_key: NoteVerifier | None = None
-) -> Report:
-    """Verify a lot export; the report lists every check and every failure.
-
-    ``service_key`` pins the service's public key; without it the key inside the
-    export is used and the report says so. ``log_key`` (a ``NoteVerifier``) also
-    checks every entry's inclusion proof against the export's signed checkpoint.
-    Raises FieldError only when the document is not an export at all.
-    """
-    if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
-        raise FieldError("format", f"not a {EXPORT_FORMAT} document")
-    lot = doc.get("lot")
-    if not isinstance(lot, str):
-        raise FieldError("lot", "must be a string")
-    if service_key is None and log_key is not None:
-        service_key = log_key.public
-    registry = [
-        LedgerEntry.from_json(item, path=f"registry[{i}]")
-        for i, item in enumerate(doc.get("registry") or [])
-    ]
-    events = [
-        LedgerEntry.from_json(item, path=f"events[{i}]")
-        for i, item in enumerate(doc.get("events") or [])
-    ]
-    history, key_check = service_key_check(doc, service_key, lot, registry)
-    report = Report([key_check])
-    checker = ChainChecker(history)
-    report.checks.extend(registry_checks(checker, registry))
-    for lot_seq, entry in enumerate(events):
-        problems = checker.chain_entry(entry, lot=lot, lot_seq=lot_seq)
-        action = entry.body.get("action", "?")
-        report.checks.append(
-            Check(
-                f"event #{lot_seq}",
-                not problems,
-                "; ".join(problems) or f"{action}: hash, link, key, signature, receipt",
-                lot=lot,
-                lot_seq=lot_seq,
-                seq=entry.seq,
-                hash=entry.hash,
-            )
-        )
-    head = checker.heads.get(lot)
-    report.checks.append(_head_check(doc, lot, head.hash if head else None, len(events)))
-    if log_key is not None:
-        report.checks.extend(log_checks(doc, lot, [*registry, *events], log_key, history))
-    return report
-
-
-def _head_check(doc: dict[str, Any], lot: str, last: str | None, count: int) -> Check:
-    head, length = doc.get("head"), doc.get("length")
-    ok = head == last and length == count
-    detail = (
-        f"chain of {count} events ends at the lot's recorded head"
-        if ok
-        else f"lot records head {str(head)[:16]} after {length} events; the chain has "
-        f"{count} events ending at {str(last)[:16]}"
-    )
-    return Check("head", ok, detail, lot=lot)
 
 
 PENDING_CHECK = "not yet in log"

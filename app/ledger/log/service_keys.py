@@ -23,10 +23,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from app.ledger.canonical import canonical_bytes
-from app.ledger.errors import FieldError, LedgerError
-from app.ledger.keys import PublicKey
-from app.ledger.note import Checkpoint, NoteVerifier, open_checkpoint, parse_checkpoint_text
+from ..canonical import canonical_bytes
+from ..errors import FieldError, LedgerError
+from ..keys import PublicKey
+from ..records import SERVICE_KEY_TYPE
+from .note import Checkpoint, NoteVerifier, open_checkpoint, parse_checkpoint_text
 
 __all__ = [
     "SERVICE_KEY_TYPE",
@@ -34,8 +35,6 @@ __all__ = [
     "ServiceKeyHistory",
     "service_key_record",
 ]
-
-SERVICE_KEY_TYPE = "goldtrail.service-key.v1"
 
 
 def service_key_record(*, previous: PublicKey, new: PublicKey, announced_at: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: reset run test lint test-sqlite test-postgres bench clean system-deps
+.PHONY: client-core reset run test lint test-sqlite test-postgres bench clean system-deps
 
 # What the passport tests drive: Debian's Chromium (Playwright runs it), a QR decoder,
 # PDF text extraction and CJK fonts for the Chinese page. Installed once, if missing.
@@ -32,10 +32,16 @@ reset:
 	rm -f var/goldtrail.db var/goldtrail.db-wal var/goldtrail.db-shm var/goldtrail.db.writer-lock
 	rm -rf demo
 
+# The client's copy of the pure core (clients/python/goldtrail_client/_core/), regenerated from
+# app/ledger/ after a change there; tests/test_client_core.py fails until it is.
+client-core:
+	$(PYTHON) tools/client_core.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 system-deps:
 	@for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \

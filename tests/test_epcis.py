@@ -144,11 +144,6 @@ def test_goldtrail_to_epcis_to_goldtrail_gives_the_same_events(
         assert (draft.kind, draft.body) == (entry["kind"], original)
 
 
-def test_the_mapping_tables_of_server_and_client_agree() -> None:
-    assert inbound.BIZ_STEPS == outbound.BIZ_STEPS
-    assert inbound.GOLDTRAIL_NS == outbound.GOLDTRAIL_NS
-
-
 def test_an_unknown_lot_and_a_bad_scope_are_refused(ledger: Ledger) -> None:
     assert problem(ledger.client.get("/v1/lots/NOPE/epcis"), 404)["code"] == "lot.unknown"
     bad = problem(ledger.client.get("/v1/lots/NOPE/epcis", params={"scope": "all"}), 422)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from app.ledger.cbv import BIZ_STEPS, GOLDTRAIL_NS
 from app.ledger.records import LedgerEntry
 
 __all__ = [
@@ -26,30 +27,6 @@ __all__ = [
 ]
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld"
-GOLDTRAIL_NS = "https://w3id.org/goldtrail/epcis#"
-"""The extension namespace, prefix ``gt``; Goldtrail's own business steps live under it."""
-
-# Goldtrail action → (CBV bizStep, or a gt: step where CBV has none; CBV disposition).
-BIZ_STEPS: dict[str, tuple[str, str]] = {
-    "site_registered": ("commissioning", "active"),
-    "permit_granted": ("gt:permitting", "active"),
-    "impact_assessed": ("inspecting", "active"),
-    "extracted": ("gt:extracting", "active"),
-    "recycled_intake": ("accepting", "active"),
-    "smelted": ("gt:smelting", "active"),
-    "refined": ("gt:refining", "active"),
-    "assayed": ("sampling", "active"),
-    "cast": ("gt:casting", "active"),
-    "merged": ("gt:merging", "active"),
-    "split": ("gt:splitting", "active"),
-    "fabricated": ("gt:fabricating", "active"),
-    "transferred": ("consigning", "in_transit"),
-    "shipped": ("shipping", "in_transit"),
-    "received": ("receiving", "in_progress"),
-    "vaulted": ("storing", "sellable_not_accessible"),
-    "sold": ("retail_selling", "retail_sold"),
-}
-
 _OPENING = frozenset({"site_registered", "extracted", "recycled_intake"})
 _ENTRY_MEMBERS = ("seq", "hash", "signature", "signer", "recorded_at", "receipt")
 

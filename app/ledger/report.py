@@ -36,6 +36,9 @@ class Check:
 class Report:
     checks: list[Check] = field(default_factory=list)
 
+    def add(self, check: str, ok: bool, detail: str, seq: int | None = None) -> None:
+        self.checks.append(Check(check, ok, detail, seq=seq))
+
     @property
     def ok(self) -> bool:
         return bool(self.checks) and all(check.ok for check in self.checks)

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from goldtrail_client._core.cbv import BIZ_STEPS, GOLDTRAIL_NS
+
 __all__ = [
     "ACTIONS_BY_BIZ_STEP",
     "BIZ_STEPS",
@@ -32,29 +34,6 @@ __all__ = [
     "to_goldtrail",
 ]
 
-GOLDTRAIL_NS = "https://w3id.org/goldtrail/epcis#"
-
-# Goldtrail action → (CBV bizStep, or a gt: step where CBV has none; CBV disposition).
-# The server's app/domain/epcis.py holds the same table (a test keeps them equal).
-BIZ_STEPS: dict[str, tuple[str, str]] = {
-    "site_registered": ("commissioning", "active"),
-    "permit_granted": ("gt:permitting", "active"),
-    "impact_assessed": ("inspecting", "active"),
-    "extracted": ("gt:extracting", "active"),
-    "recycled_intake": ("accepting", "active"),
-    "smelted": ("gt:smelting", "active"),
-    "refined": ("gt:refining", "active"),
-    "assayed": ("sampling", "active"),
-    "cast": ("gt:casting", "active"),
-    "merged": ("gt:merging", "active"),
-    "split": ("gt:splitting", "active"),
-    "fabricated": ("gt:fabricating", "active"),
-    "transferred": ("consigning", "in_transit"),
-    "shipped": ("shipping", "in_transit"),
-    "received": ("receiving", "in_progress"),
-    "vaulted": ("storing", "sellable_not_accessible"),
-    "sold": ("retail_selling", "retail_sold"),
-}
 ACTIONS_BY_BIZ_STEP = {step: action for action, (step, _) in BIZ_STEPS.items()}
 
 DEFAULT_STAGE: dict[str, str] = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+
+from goldtrail_client._core.keys import key_id_of
 
 __all__ = ["Key", "PublicKey"]
 
@@ -35,7 +36,7 @@ class PublicKey:
     @property
     def key_id(self) -> str:
         """The first 16 bytes of SHA-256 over the raw key, in lowercase hex."""
-        return hashlib.sha256(self.raw).hexdigest()[:32]
+        return key_id_of(self.raw)
 
     def verifies(self, message: bytes, signature: bytes) -> bool:
         try:

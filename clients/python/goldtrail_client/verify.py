@@ -14,9 +14,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from goldtrail_client._core.errors import LedgerError
+from goldtrail_client._core.keys import PublicKey as CorePublicKey
+from goldtrail_client._core.log.merkle import inclusion_ranges, leaf_hash, verify_inclusion
+from goldtrail_client._core.log.note import note_key_id
+from goldtrail_client._core.records import leaf_bytes, receipt_bytes
+from goldtrail_client._core.report import Check, Report
 from goldtrail_client.keys import PublicKey
 from goldtrail_client.signing import canonical
 
@@ -29,30 +35,6 @@ __all__ = [
     "verify_passport",
     "verify_receipt",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    check: str
-    ok: bool
-    detail: str
-    seq: int | None = None
-
-
-@dataclass(slots=True)
-class Report:
-    checks: list[Check] = field(default_factory=list)
-
-    def add(self, check: str, ok: bool, detail: str, seq: int | None = None) -> None:
-        self.checks.append(Check(check, ok, detail, seq))
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.checks) and all(c.ok for c in self.checks)
-
-    @property
-    def failures(self) -> list[Check]:
-        return [c for c in self.checks if not c.ok]
 
 
 def _b64(text: object) -> bytes:
@@ -94,7 +76,7 @@ class LogKey:
 
 
 def _note_key_id(origin: str, key: PublicKey) -> bytes:
-    return _sha256(origin.encode() + b"\n\x01" + key.raw)[:4]
+    return note_key_id(origin, CorePublicKey(key.raw))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,54 +108,25 @@ def _signed_by(checkpoint: _Checkpoint, key: PublicKey) -> bool:
     )
 
 
-def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
-    """RFC 9162 §2.1.3.1: the leaf ranges [low, high) of PATH(index, D[size]), deepest first."""
-    siblings = []
-    start, end = 0, size
-    while end - start > 1:
-        k = 1
-        while k * 2 < end - start:
-            k *= 2
-        if index < start + k:
-            siblings.append((start + k, end))
-            end = start + k
-        else:
-            siblings.append((start, start + k))
-            start += k
-    return list(reversed(siblings))
-
-
 def _included(index: int, size: int, leaf: bytes, proof: list[bytes], root: bytes) -> bool:
-    """RFC 9162 §2.1.3.2."""
-    if index >= size:
+    try:
+        verify_inclusion(leaf=leaf, index=index, size=size, proof=proof, root_hash=root)
+    except LedgerError:
         return False
-    fn, sn, r = index, size - 1, leaf
-    for p in proof:
-        if sn == 0:
-            return False
-        if fn % 2 == 1 or fn == sn:
-            r = _sha256(b"\x01" + p + r)
-            while fn % 2 == 0 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
-        else:
-            r = _sha256(b"\x01" + r + p)
-        fn, sn = fn >> 1, sn >> 1
-    return sn == 0 and r == root
+    return True
 
 
 def _leaf_hash(entry: dict[str, Any], entry_hash: str) -> bytes:
-    leaf = canonical(
-        {
-            "type": "goldtrail.leaf.v1",
-            "seq": entry["seq"],
-            "kind": entry["kind"],
-            "hash": entry_hash,
-            "signature": entry["signature"],
-            "signer": entry["signer"],
-            "recorded_at": entry["recorded_at"],
-        }
+    return leaf_hash(
+        leaf_bytes(
+            seq=entry["seq"],
+            kind=entry["kind"],
+            entry_hash=entry_hash,
+            signature=entry["signature"],
+            signer=entry["signer"],
+            recorded_at=entry["recorded_at"],
+        )
     )
-    return _sha256(b"\x00" + leaf)
 
 
 # The service keys (§19) ------------------------------------------------------------------
@@ -255,14 +208,8 @@ class _Entries:
         if entry_hash != entry.get("hash"):
             problems.append("hash")
         seq = int(entry["seq"])
-        receipt = canonical(
-            {
-                "type": "goldtrail.receipt.v1",
-                "seq": seq,
-                "kind": entry["kind"],
-                "hash": entry_hash,
-                "recorded_at": entry["recorded_at"],
-            }
+        receipt = receipt_bytes(
+            seq=seq, kind=entry["kind"], entry_hash=entry_hash, recorded_at=entry["recorded_at"]
         )
         if not self.keys.at(seq).verifies(receipt, _b64(entry.get("receipt"))):
             problems.append("receipt")

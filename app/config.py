@@ -33,6 +33,13 @@ class Settings(BaseSettings):
         le=300,
         description="A request whose body stalls this long between chunks is answered 408.",
     )
+    body_deadline_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="A request whose whole body has not arrived this long after its first "
+        "read is answered 408, however steadily it trickles.",
+    )
     clock_skew_seconds: int = Field(default=300, ge=0)
     assay_tolerance: Decimal = Field(default=Decimal("0.001"), ge=0, le=Decimal("0.05"))
     threads: int = Field(default=8, ge=1, le=64)

@@ -144,7 +144,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The hottest route, matched before FastAPI's routers (app.api.routes.lots.post_event_fast).
     app.router.routes.insert(0, lots.hot_route())
     app.add_middleware(BodySizeLimit, limit_for=settings.body_limit)
-    app.add_middleware(SecurityHeaders, body_timeout=settings.body_timeout_seconds)
+    app.add_middleware(
+        SecurityHeaders,
+        body_timeout=settings.body_timeout_seconds,
+        body_deadline=settings.body_deadline_seconds,
+    )
     # Passports and exports are large, repetitive JSON: about a fifth of the size gzipped.
     app.add_middleware(GZipMiddleware, minimum_size=4096)
     app.add_middleware(RequestTelemetry)  # outermost: sees every answer, 413 and 408 too

@@ -74,6 +74,77 @@ def test_a_body_sent_too_slowly_is_answered_408_and_closed(
     assert httpx.get(f"{url}/healthz").status_code == 200  # the server itself is fine
 
 
+def test_a_body_trickled_steadily_is_cut_off_by_the_total_deadline(
+    server_process: ServerProcess,
+) -> None:
+    """A byte every 0.3 s never stalls for the per-chunk timeout, yet the whole body has a
+    deadline: 408 once it passes, not half an hour later."""
+    server_process.extra_env = {
+        "GOLDTRAIL_BODY_TIMEOUT_SECONDS": "2",
+        "GOLDTRAIL_BODY_DEADLINE_SECONDS": "2.5",
+    }
+    url = server_process.start()
+    with httpx.Client(base_url=url) as client:
+        geo = Ledger(client=client).partner("kumasi-geo", "explorer")
+    with socket.create_connection(("127.0.0.1", server_process.port), timeout=15) as sock:
+        sock.sendall(
+            b"POST /v1/lots/LOT-1/events HTTP/1.1\r\nHost: x\r\n"
+            + f"Authorization: Bearer {geo.api_key}\r\n".encode()
+            + b"Content-Type: application/json\r\nContent-Length: 2000\r\n\r\n"
+        )
+        stop = threading.Event()
+
+        def trickle() -> None:
+            while not stop.wait(0.3):
+                try:
+                    sock.sendall(b" ")
+                except OSError:
+                    return
+
+        sender = threading.Thread(target=trickle, daemon=True)
+        started = time.monotonic()
+        sender.start()
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        waited = time.monotonic() - started
+        stop.set()
+        sender.join(timeout=5)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), head
+    problem_doc = json.loads(body)
+    assert problem_doc["code"] == "body.timeout"
+    assert problem_doc["detail"] == "the request body did not arrive within 2.5 s"
+    assert 2.3 < waited < 6
+    assert problem(httpx.get(f"{url}/v1/lots/LOT-1"), 404)["code"] == "lot.unknown"
+
+
+def test_a_client_hanging_up_mid_body_is_logged_as_such_not_as_an_error(
+    server_process: ServerProcess,
+) -> None:
+    url = server_process.start()
+    with httpx.Client(base_url=url) as client:
+        geo = Ledger(client=client).partner("kumasi-geo", "explorer")
+    with socket.create_connection(("127.0.0.1", server_process.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/lots/LOT-1/events HTTP/1.1\r\nHost: x\r\n"
+            + f"Authorization: Bearer {geo.api_key}\r\n".encode()
+            + b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+        )
+        time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    log = ""
+    while time.monotonic() < deadline:
+        log = server_process.log_path.read_text(errors="replace")
+        if "client disconnected before its request body arrived" in log:
+            break
+        time.sleep(0.1)
+    assert "client disconnected before its request body arrived" in log
+    assert "Traceback" not in log
+    assert "Exception in ASGI application" not in log
+    assert httpx.get(f"{url}/healthz").status_code == 200
+
+
 def _post_until_accepted(url: str, geo: Actor, lot: str, n: int) -> int:
     """Post one event, re-signing over the new head after every 409; returns the tries."""
     with httpx.Client(base_url=url, timeout=30) as client:

@@ -7,9 +7,11 @@ is not a batch at all is refused whole and writes nothing.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
+import rfc8785
 from sqlalchemy import text
 
 from app.ledger.events import Event
@@ -233,3 +235,78 @@ def test_the_batch_is_written_in_one_transaction(ledger: Ledger) -> None:
     with ledger.engine.connect() as conn:
         count = conn.execute(text("SELECT COUNT(*) FROM ledger_entries")).scalar_one()
     assert count == body["results"][-1]["seq"] + 1
+
+
+def _certifications(count: int) -> list[dict[str, str]]:
+    return [
+        {
+            "scheme": "ISO 14001",
+            "id": f"{i:04}-" + "c" * 120,
+            "issuer": "i" * 200,
+            "valid_from": "2026-01-01",
+            "valid_until": "2027-01-01",
+        }
+        for i in range(count)
+    ]
+
+
+def test_a_batch_item_is_held_to_the_size_limit_of_its_route(ledger: Ledger) -> None:
+    """An event refused 413 on its own route is refused 413 inside a batch too, naming the
+    item, with nothing written; one just under the limit goes through both ways."""
+    from app.services.batches import envelope_size
+
+    refinery = ledger.partner("zurich-refinery", "refiner")
+    big = ledger.event(
+        refinery,
+        "SCRAP-BIG",
+        "smelting",
+        "recycled_intake",
+        {"form": "scrap", "mass_g": 1000, "fineness": 750}
+        | {"certifications": _certifications(256)},
+    )
+    envelope = sign(big, refinery.key)
+    size = len(rfc8785.dumps(envelope))
+    parsed = Event.from_json(big)
+    assert envelope_size("event", parsed.canonical, base64.b64decode(envelope["signature"])) == size
+    assert size > 100_000
+
+    alone = ledger.client.post("/v1/lots/SCRAP-BIG/events", json=envelope, headers=refinery.auth)
+    assert problem(alone, 413)["code"] == "body.too_large"
+    small = _chain(ledger, refinery, "SCRAP-OK", 1)
+    batched = _post(ledger, refinery, [*small, envelope])
+    found = problem(batched, 413)
+    assert found["code"] == "body.too_large"
+    assert found["errors"] == [
+        {
+            "field": "items[1]",
+            "reason": f"item 1 is {size} bytes (RFC 8785); "
+            "POST /v1/lots/{lot}/events takes at most 65536",
+        }
+    ]
+    assert ledger.client.get("/v1/lots/SCRAP-OK").status_code == 404  # nothing written
+
+    # Just under the limit: accepted alone and in a batch alike.
+    fits = ledger.event(
+        refinery,
+        "SCRAP-FITS",
+        "smelting",
+        "recycled_intake",
+        {"form": "scrap", "mass_g": 1000, "fineness": 750}
+        | {"certifications": _certifications(150)},
+    )
+    fitting = sign(fits, refinery.key)
+    assert 60_000 < len(rfc8785.dumps(fitting)) <= 65536
+    assert _post(ledger, refinery, [*small, fitting]).status_code == 200
+    assert ledger.client.get("/v1/lots/SCRAP-FITS").status_code == 200
+
+
+def test_the_envelope_size_of_a_transformation_is_its_rfc8785_length(ledger: Ledger) -> None:
+    from app.ledger.provenance.transformations import Transformation
+    from app.services.batches import envelope_size
+
+    refinery = ledger.partner("zurich-refinery", "refiner")
+    envelope = _melt(ledger, refinery, "SCRAP-1", "a" * 64, "GRAIN-1")
+    parsed = Transformation.from_json(envelope["transformation"])
+    signature = base64.b64decode(envelope["signature"])
+    size = envelope_size("transformation", parsed.canonical, signature)
+    assert size == len(rfc8785.dumps(envelope))

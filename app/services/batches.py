@@ -16,6 +16,7 @@ from typing import Any
 from app.ledger.errors import FieldError, LedgerError
 from app.models.repository import PartnerRow
 from app.services.context import LedgerContext
+from app.services.errors import TooLarge
 from app.services.events import accepted_event, check_event
 from app.services.ingest import Accepted, Outcome, Submission, Transformed, Unverified
 from app.services.transformations import accepted_transformation, check_transformation
@@ -40,12 +41,41 @@ def items_of(body: object, *, max_items: int) -> list[Any]:
     return items
 
 
+# The bytes an envelope adds to its body and signature in RFC 8785 form:
+# {"event":<body>,"signature":"<base64>"} and {"signature":"<base64>","transformation":<body>}.
+_ENVELOPE_BYTES = {
+    "event": len('{"event":,"signature":""}'),
+    "transformation": len('{"signature":"","transformation":}'),
+}
+
+
+def envelope_size(kind: str, canonical_body: bytes, signature: bytes) -> int:
+    """The length of an item's envelope as RFC 8785 bytes, from its body's canonical bytes
+    and its signature (whose base64 form is the only one that parses)."""
+    return _ENVELOPE_BYTES[kind] + len(canonical_body) + 4 * -(-len(signature) // 3)
+
+
 def _check(ctx: LedgerContext, partner: PartnerRow, item: object, index: int) -> Unverified:
     if isinstance(item, dict) and "transformation" in item:
-        return check_transformation(ctx, partner=partner, envelope=item)
-    if isinstance(item, dict) and "event" in item:
-        return check_event(ctx, partner=partner, lot_id=None, envelope=item)
-    raise FieldError(f"items[{index}]", "must be an event envelope or a transformation envelope")
+        checked = check_transformation(ctx, partner=partner, envelope=item)
+        limit, route = ctx.settings.max_transformation_bytes, "POST /v1/transformations"
+    elif isinstance(item, dict) and "event" in item:
+        checked = check_event(ctx, partner=partner, lot_id=None, envelope=item)
+        limit, route = ctx.settings.max_body_bytes, "POST /v1/lots/{lot}/events"
+    else:
+        raise FieldError(
+            f"items[{index}]", "must be an event envelope or a transformation envelope"
+        )
+    submission = checked.submission
+    size = envelope_size(submission.kind, submission.signed.canonical, submission.signature)
+    if size > limit:
+        # Held to the limit of the route it would be posted to alone (PROTOCOL.md §7).
+        raise TooLarge(
+            "body.too_large",
+            f"item {index} is {size} bytes (RFC 8785); {route} takes at most {limit}",
+            field=f"items[{index}]",
+        )
+    return checked
 
 
 def _verified(checked: list[Unverified | LedgerError]) -> list[Submission | LedgerError]:
@@ -73,6 +103,8 @@ def prepare_items(
     for index, item in enumerate(items):
         try:
             checked.append(_check(ctx, partner, item, index))
+        except TooLarge:
+            raise  # as the request would be, were the item posted alone: nothing written
         except FieldError as exc:
             # A malformed item makes a malformed request: refused whole, nothing written,
             # so that a client's bug is never half applied. Well-formed items that the

@@ -14,6 +14,7 @@ __all__ = [
     "NotYet",
     "ServiceError",
     "StaleHead",
+    "TooLarge",
     "Unauthorized",
     "UnsupportedMediaType",
 ]
@@ -47,6 +48,10 @@ class Conflict(ServiceError):
 
 class Forbidden(ServiceError):
     status = 403
+
+
+class TooLarge(ServiceError):
+    status = 413
 
 
 class Unauthorized(ServiceError):

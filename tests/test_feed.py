@@ -26,7 +26,7 @@ from app.services.context import LedgerContext
 from app.services.errors import ServiceError
 from tests.conftest import ServerProcess
 from tests.scenario import STEPS, partners, run_steps
-from tests.support import Actor, Ledger, problem, tamper
+from tests.support import ADMIN, Actor, Ledger, problem, tamper
 
 REFINERY = "ticino-refinery"
 
@@ -329,3 +329,41 @@ def test_the_audit_catches_a_feed_changed_behind_the_services_back(
     report = audit.run(engine, service_key=key, origin=settings.log_origin)
     assert [f["check"] for f in report.failures] == ["feed"]
     assert report.failures[0]["seq"] == hidden.seq
+
+
+def test_a_feed_stream_ends_when_its_api_key_is_reissued(server: str) -> None:
+    """The old key gets 401 on /feed after the admin reissues it; a stream opened with it
+    must not keep delivering: it sends `end` with the reason and closes."""
+    with httpx.Client(base_url=server) as client:
+        ledger = Ledger(client=client)
+        vault = ledger.partner("geneva-vault", "vault")
+        streamed: list[dict[str, Any]] = []
+        stop = threading.Event()
+        reader = threading.Thread(
+            target=_stream, args=(server, vault.api_key, streamed, stop), daemon=True
+        )
+        reader.start()
+        _wait(lambda: len(streamed) >= 1, "the partner's own key item")
+        assert streamed[0]["event"] == "key"
+
+        reissued = client.post(f"/v1/admin/partners/{vault.id}/api-key", headers=ADMIN)
+        assert reissued.status_code == 200, reissued.text
+        reader.join(timeout=15)
+        assert not reader.is_alive(), "the stream outlived its key"
+        assert streamed[-1]["event"] == "end"
+        assert json.loads(streamed[-1]["data"]) == {"reason": feed.KEY_NO_LONGER_VALID}
+
+        # A new item for the partner reaches the new key's feed, never the old stream.
+        second = SigningKey.generate()
+        added = client.post(
+            f"/v1/admin/partners/{vault.id}/keys",
+            json={"public_key": second.public.b64},
+            headers=ADMIN,
+        )
+        assert added.status_code == 201, added.text
+        old = client.get("/v1/partners/me/feed", headers=vault.auth)
+        assert problem(old, 401)["code"] == "auth.invalid"
+        new_key = {"Authorization": f"Bearer {reissued.json()['api_key']}"}
+        items = client.get("/v1/partners/me/feed", headers=new_key).json()["items"]
+        assert [item["topic"] for item in items] == ["key", "key"]
+        assert [e["event"] for e in streamed] == ["key", "end"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, TypeVar
 
@@ -99,9 +100,18 @@ def model_body(
 class Caller:
     """Who sent the request: the admin, a partner, or nobody."""
 
-    def __init__(self, *, admin: bool = False, partner: PartnerRow | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        admin: bool = False,
+        partner: PartnerRow | None = None,
+        api_key_hash: str | None = None,
+    ) -> None:
         self.admin = admin
         self.partner = partner
+        self.api_key_hash = api_key_hash
+        """The hash of the API key a partner called with: what a long-lived answer (a feed
+        stream) checks again to end when the key is reissued."""
 
     @property
     def can_read_everything(self) -> bool:
@@ -156,7 +166,7 @@ async def get_caller(
         if partner is None:
             raise Unauthorized("auth.invalid", "unknown API key", field="authorization")
         request.state.partner_id = partner.id  # for the request's log line
-        return Caller(partner=partner)
+        return Caller(partner=partner, api_key_hash=hash_api_key(token))
     admin_token: str = request.app.state.admin_token
     if secrets.compare_digest(token.encode(), admin_token.encode()):
         return Caller(admin=True)
@@ -192,6 +202,22 @@ async def require_partner(caller: OptionalCaller) -> PartnerRow:
     raise Unauthorized("auth.required", "a partner API key is required", field="authorization")
 
 
+@dataclass(frozen=True, slots=True)
+class KeyedPartner:
+    """A partner and the hash of the API key it called with."""
+
+    partner: PartnerRow
+    api_key_hash: str
+
+
+async def require_keyed_partner(caller: OptionalCaller) -> KeyedPartner:
+    """As ``require_partner``, keeping the key: for an answer that outlives the request."""
+    partner = await require_partner(caller)
+    if caller.api_key_hash is None:  # a partner is only ever known by its key
+        raise Unauthorized("auth.required", "a partner API key is required", field="authorization")
+    return KeyedPartner(partner, caller.api_key_hash)
+
+
 async def require_reader(caller: OptionalCaller) -> Caller:
     if caller.can_read_everything:
         return caller
@@ -206,4 +232,5 @@ async def require_reader(caller: OptionalCaller) -> Caller:
 
 AdminDep = Annotated[Caller, Depends(require_admin)]
 PartnerDep = Annotated[PartnerRow, Depends(require_partner)]
+KeyedPartnerDep = Annotated[KeyedPartner, Depends(require_keyed_partner)]
 ReaderDep = Annotated[Caller, Depends(require_reader)]

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import httpx
+from sqlalchemy import Connection
 
 from app import __version__
 from app.db import read_transaction, write_transaction
@@ -71,30 +72,57 @@ def page(
     """Items after the cursor ``after``; ``next_after`` is the cursor to ask with next.
     ``awaiting``: only the transfers whose lot still waits for the partner's ``received``."""
     with read_transaction(ctx.engine) as conn:
-        items = repository.feed_items(
-            conn, partner_id, after=after, limit=limit, topics=topics, awaiting=awaiting
-        )
+        return _page(conn, partner_id, after=after, limit=limit, topics=topics, awaiting=awaiting)
+
+
+def _page(
+    conn: Connection,
+    partner_id: str,
+    *,
+    after: int,
+    limit: int,
+    topics: set[str] | None,
+    awaiting: bool = False,
+) -> dict[str, Any]:
+    items = repository.feed_items(
+        conn, partner_id, after=after, limit=limit, topics=topics, awaiting=awaiting
+    )
     return {
         "items": [item.to_json() for item in items],
         "next_after": items[-1].id if items else after,
     }
 
 
+KEY_NO_LONGER_VALID = "the API key this stream was opened with is no longer valid"
+
+
 async def stream(
     ctx: LedgerContext,
     partner_id: str,
     *,
+    api_key_hash: str,
     after: int,
     topics: set[str] | None,
     poll: float = 0.5,
     heartbeat: float = 15.0,
 ) -> AsyncIterator[str]:
     """Server-Sent Events: one event per item (``id`` the cursor, ``event`` the topic), and a
-    comment line every ``heartbeat`` seconds so that proxies keep the connection open."""
+    comment line every ``heartbeat`` seconds so that proxies keep the connection open.
+
+    The stream lives no longer than the API key it was opened with: every poll reads the
+    key in the same transaction as the items, and once the key is reissued (or its partner
+    gone) the stream sends an ``end`` event saying so and closes.
+    """
     quiet_since = time.monotonic()
     yield "retry: 2000\n\n"
     while True:
-        found = await anyio.to_thread.run_sync(_page_after, ctx, partner_id, after, topics)
+        found = await anyio.to_thread.run_sync(
+            _page_while_key_valid, ctx, partner_id, api_key_hash, after, topics
+        )
+        if found is None:
+            reason = json.dumps({"reason": KEY_NO_LONGER_VALID})
+            yield f"event: end\ndata: {reason}\n\n"
+            return
         for item in found["items"]:
             data = json.dumps(item, separators=(",", ":"), ensure_ascii=False)
             yield f"id: {item['id']}\nevent: {item['topic']}\ndata: {data}\n\n"
@@ -108,10 +136,15 @@ async def stream(
         await asyncio.sleep(poll)
 
 
-def _page_after(
-    ctx: LedgerContext, partner_id: str, after: int, topics: set[str] | None
-) -> dict[str, Any]:
-    return page(ctx, partner_id, after=after, limit=100, topics=topics)
+def _page_while_key_valid(
+    ctx: LedgerContext, partner_id: str, api_key_hash: str, after: int, topics: set[str] | None
+) -> dict[str, Any] | None:
+    """The next items, or None once the API key no longer belongs to the partner."""
+    with read_transaction(ctx.engine) as conn:
+        holder = repository.partner_by_api_key_hash(conn, api_key_hash)
+        if holder is None or holder.id != partner_id:
+            return None
+        return _page(conn, partner_id, after=after, limit=100, topics=topics)
 
 
 # Webhooks --------------------------------------------------------------------------------

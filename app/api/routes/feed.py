@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, status
 from fastapi.responses import Response, StreamingResponse
 
-from app.api.deps import ContextDep, PartnerDep, model_body
+from app.api.deps import ContextDep, KeyedPartnerDep, PartnerDep, model_body
 from app.models.repository import WebhookRow
 from app.models.schemas import WebhookIn, WebhookOut
 from app.services import feed
@@ -52,19 +52,26 @@ def get_feed(
     "/feed/stream",
     summary="Your feed as Server-Sent Events",
     description="One event per item: `id` its cursor, `event` its topic, `data` the item. "
-    "Reconnecting with `Last-Event-ID` (or `after`) resumes after that item.",
+    "Reconnecting with `Last-Event-ID` (or `after`) resumes after that item. The stream "
+    "ends with an `end` event once the API key it was opened with is reissued.",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 def stream_feed(
-    partner: PartnerDep,
+    keyed: KeyedPartnerDep,
     ctx: ContextDep,
     after: After = 0,
     topic: Topics = None,
     last_event_id: Annotated[int | None, Header(ge=0, le=2**53)] = None,
 ) -> StreamingResponse:
     start = last_event_id if last_event_id is not None else after
-    events = feed.stream(ctx, partner.id, after=start, topics=set(topic or ()) or None)
+    events = feed.stream(
+        ctx,
+        keyed.partner.id,
+        api_key_hash=keyed.api_key_hash,
+        after=start,
+        topics=set(topic or ()) or None,
+    )
     return StreamingResponse(
         events,
         media_type="text/event-stream",

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
         default=0.5, gt=0, description="How often workers look for feed items to deliver."
     )
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_allow_private_networks: bool | None = Field(
+        default=None,
+        description="Whether webhooks may reach addresses that are not public (loopback, "
+        "private, link-local…). Unset: allowed outside production only.",
+    )
     database_inline: bool = Field(
         default=True,
         description=(
@@ -140,3 +145,9 @@ class Settings(BaseSettings):
     def admin_token_path(self) -> Path:
         assert self.admin_token_file is not None
         return self.admin_token_file
+
+    @property
+    def webhooks_may_reach_private_networks(self) -> bool:
+        if self.webhook_allow_private_networks is not None:
+            return self.webhook_allow_private_networks
+        return self.environment != "production"

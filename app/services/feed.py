@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ from app import __version__
 from app.db import read_transaction, write_transaction
 from app.models import repository
 from app.models.repository import WebhookRow
+from app.services import egress
 from app.services.clock import format_time, utc_now
 from app.services.context import LedgerContext
 from app.services.errors import NotFound, ServiceError
@@ -156,37 +157,45 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-def _check_url(ctx: LedgerContext, url: str) -> None:
-    parts = urlsplit(url)
+def _check_url(ctx: LedgerContext, url: str, resolver: egress.Resolver) -> None:
+    """Refuse a URL the dispatcher could not deliver to; each delivery checks it again."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
     production = ctx.settings.environment == "production"
     allowed = ("https",) if production else ("https", "http")
-    if parts.scheme not in allowed or not parts.hostname:
+    if parts is None or parts.scheme not in allowed or not parts.hostname:
         raise InvalidWebhook(
             "webhook.url",
             f"must be an absolute {' or '.join(allowed)} URL",
             field="url",
         )
-    if production and _internal(parts.hostname):
-        raise InvalidWebhook(
-            "webhook.url", "must name a host on the internet, not an internal one", field="url"
-        )
-
-
-def _internal(host: str) -> bool:
-    """A name or address of this host or a private network (names are also for the egress
-    proxy to refuse: a public name may resolve to a private address)."""
-    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-        return True
+    if parts.username is not None or parts.password is not None:
+        raise InvalidWebhook("webhook.url", "must not carry a user name or password", field="url")
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return not address.is_global
+        egress.resolve(
+            parts.hostname,
+            port or (443 if parts.scheme == "https" else 80),
+            allow_private=ctx.settings.webhooks_may_reach_private_networks,
+            resolver=resolver,
+        )
+    except egress.EgressRefused as refused:
+        if refused.outcome == egress.NOT_PUBLIC:
+            raise InvalidWebhook(
+                "webhook.url",
+                f"must name a host on the internet: {refused.detail}",
+                field="url",
+            ) from refused
+        # A name that does not resolve now may later: each delivery resolves it again.
 
 
-def set_webhook(ctx: LedgerContext, partner_id: str, url: str) -> tuple[WebhookRow, str]:
+def set_webhook(
+    ctx: LedgerContext, partner_id: str, url: str, *, resolver: egress.Resolver = socket.getaddrinfo
+) -> tuple[WebhookRow, str]:
     """Deliver the partner's feed from now on to ``url``; returns the new secret (shown once)."""
-    _check_url(ctx, url)
+    _check_url(ctx, url, resolver)
     secret = "whsec_" + secrets.token_urlsafe(32)
     with write_transaction(ctx.engine) as conn:
         hook = WebhookRow(
@@ -228,16 +237,23 @@ class Dispatcher:
 
     Every worker runs one; a lease in the database lets only one deliver a partner's items at
     a time. A failed delivery (no answer, or not 2xx) is retried after the base delay,
-    doubling up to the maximum; every attempt is logged for the partner to read.
+    doubling up to the maximum; every attempt is logged for the partner to read, with a
+    coarse outcome (``egress``: what a connection error says stays in the service's log, so
+    a partner cannot map the hosts behind it). Each delivery resolves the host once, checks
+    the address and connects to it; redirects are not followed; connections are not kept.
     """
 
     ctx: LedgerContext
+    resolver: egress.Resolver = socket.getaddrinfo
 
     async def run(self) -> None:
         async with httpx.AsyncClient(
             timeout=self.ctx.settings.webhook_timeout_seconds,
             headers={"User-Agent": f"goldtrail-webhooks/{__version__}"},
             follow_redirects=False,
+            # A connection is for the address one delivery checked, never reused for another
+            # host that resolves to the same address (its TLS name would not be checked).
+            limits=httpx.Limits(max_keepalive_connections=0),
         ) as client:
             while True:
                 try:
@@ -280,23 +296,34 @@ class Dispatcher:
         started = time.perf_counter()
         status, error = None, None
         try:
+            target = await anyio.to_thread.run_sync(self._pin, hook.url)
             answer = await client.post(
-                hook.url,
+                target.url,
                 content=body,
                 headers={
+                    "Host": target.host_header,
                     "Content-Type": "application/json",
                     SIGNATURE_HEADER: signature(hook.secret, int(time.time()), body),
                     "Goldtrail-Delivery": f"{hook.partner_id}:{first}-{last}",
                 },
+                extensions={"sni_hostname": target.server_name},
             )
             status = answer.status_code
             if not answer.is_success:
                 error = f"answered {status}"
+        except egress.EgressRefused as refused:
+            error = refused.outcome
+            log.warning("webhook of %s refused: %s", hook.partner_id, refused.detail)
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            error = _outcome(exc)
+            log.warning("webhook delivery to %s failed: %r", hook.partner_id, exc)
         WEBHOOK_DELIVERIES.labels("delivered" if error is None else "failed").inc()
         WEBHOOK_SECONDS.observe(time.perf_counter() - started)
         self._record(hook, first, last, len(items), status, error, started)
+
+    def _pin(self, url: str) -> egress.PinnedTarget:
+        allow = self.ctx.settings.webhooks_may_reach_private_networks
+        return egress.pin(url, allow_private=allow, resolver=self.resolver)
 
     def _record(
         self,
@@ -346,6 +373,15 @@ class Dispatcher:
             "delivered" if error is None else f"failed ({error})",
             extra={"event": "webhook", "partner": hook.partner_id, "status": status},
         )
+
+
+def _outcome(exc: httpx.HTTPError) -> str:
+    """What the partner is told of a failed connection: no more than the kind of failure."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(exc, httpx.ConnectError | httpx.NetworkError):
+        return egress.NOT_RESOLVED
+    return "delivery failed"
 
 
 def unix_time(moment: float) -> str:

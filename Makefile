@@ -49,7 +49,7 @@ system-deps:
 	if [ -n "$$missing" ]; then \
 		echo "installing $(SYSTEM_PACKAGES) (apt)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $(SYSTEM_PACKAGES); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES); \
 	fi
 
 test: lint system-deps

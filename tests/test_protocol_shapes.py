@@ -160,3 +160,23 @@ def test_each_shape_is_what_the_server_answers(server: str) -> None:
                 if isinstance(member, list) and answer.get(name) == []
             ]
     assert not problems, "\n".join(problems)
+
+
+def test_a_deposits_metrics_have_exactly_the_members_section_15_2_lists(ledger: Ledger) -> None:
+    """§15.2: a lot with no stated gold has lot, fine_gold_g ("0"), as_of, stages_seen,
+    grade (null) and note — and its summary writes fine_gold_g null."""
+    geo = ledger.partner("kumasi-geo", "explorer")
+    event = ledger.event(geo, "DEP-1", "exploration", "site_registered", {"form": "deposit"})
+    posted = ledger.client.post(
+        "/v1/lots/DEP-1/events", json=sign(event, geo.key), headers=geo.auth
+    )
+    assert posted.status_code == 201, posted.text
+    metrics = ledger.client.get("/v1/lots/DEP-1/metrics").json()
+    assert metrics == {
+        "lot": "DEP-1",
+        "fine_gold_g": "0",
+        "as_of": "now",
+        "stages_seen": ["exploration"],
+        "grade": None,
+        "note": "the lot holds no stated gold",
+    }

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     service_key_file: Path | None = None
     admin_token: str | None = Field(default=None, min_length=32)
     admin_token_file: Path | None = None
+    tag_master_key_file: Path | None = None
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     max_transformation_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -105,6 +106,8 @@ class Settings(BaseSettings):
             self.service_key_file = self.data_dir / "service.key"
         if self.admin_token_file is None:
             self.admin_token_file = self.data_dir / "admin.token"
+        if self.tag_master_key_file is None:
+            self.tag_master_key_file = self.data_dir / "tag_master.key"
         return self
 
     def _production_rules(self) -> None:
@@ -151,3 +154,9 @@ class Settings(BaseSettings):
         if self.webhook_allow_private_networks is not None:
             return self.webhook_allow_private_networks
         return self.environment != "production"
+
+    @property
+    def tag_master_key_path(self) -> Path:
+        """The NFC tags' master key (PROTOCOL.md §21.1): 16 bytes, in the key store."""
+        assert self.tag_master_key_file is not None
+        return self.tag_master_key_file

@@ -50,6 +50,11 @@ def load_or_create_secrets(settings: Settings, *, create: bool = True) -> Secret
             _write_private(token_path, secrets.token_urlsafe(32).encode("ascii"))
             created.append(token_path)
         token = token_path.read_text(encoding="ascii").strip()
+    tag_master = settings.tag_master_key_path
+    if not tag_master.exists() and create and settings.environment != "production":
+        # Production brings its own (OPERATIONS.md); without it, tag routes answer 503.
+        _write_private(tag_master, secrets.token_bytes(16))
+        created.append(tag_master)
     return Secrets(service_key=service_key, admin_token=token, created=tuple(created))
 
 

@@ -29,6 +29,7 @@ from app.api.routes import (
     transformations,
     wellknown,
 )
+from app.api.routes import binding as binding_routes
 from app.api.routes import feed as feed_routes
 from app.api.routes import log as log_routes
 from app.api.security import SecurityHeaders
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log_routes,
         audit,
         pages,
+        binding_routes,
         wellknown,
     ):
         app.include_router(module.router)

@@ -57,6 +57,10 @@ ACTION_ROLES: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         "shipped": _HOLDERS,
         "vaulted": frozenset({"vault"}),
         "sold": frozenset({"jeweler", "trader"}),
+        "bar_identified": frozenset({"smelter", "refiner"}),
+        "tag_bound": _HOLDERS,
+        "tag_unbound": _HOLDERS,
+        "claim_code_set": frozenset({"jeweler", "trader", "refiner"}),
     }
 )
 

@@ -38,8 +38,16 @@ ACTIONS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
     {
         "exploration": ("site_registered", "permit_granted", "impact_assessed"),
         "mining": ("extracted",),
-        "smelting": ("recycled_intake", "smelted", "refined", "assayed", "cast"),
-        "circulation": ("transferred", "received", "shipped", "vaulted"),
+        "smelting": ("recycled_intake", "smelted", "refined", "assayed", "cast", "bar_identified"),
+        "circulation": (
+            "transferred",
+            "received",
+            "shipped",
+            "vaulted",
+            "tag_bound",
+            "tag_unbound",
+            "claim_code_set",
+        ),
         "sale": ("sold",),
     }
 )

@@ -19,6 +19,7 @@ from .hashing import is_hash, sha256_hex
 from .keys import PublicKey, SigningKey, b64decode_strict, b64encode
 
 __all__ = [
+    "CLAIM_TYPE",
     "ENTRY_KINDS",
     "KEY_TYPE",
     "LEAF_TYPE",
@@ -39,6 +40,7 @@ REVOCATION_TYPE = "goldtrail.key-revocation.v1"
 RECEIPT_TYPE = "goldtrail.receipt.v1"
 LEAF_TYPE = "goldtrail.leaf.v1"
 SERVICE_KEY_TYPE = "goldtrail.service-key.v1"
+CLAIM_TYPE = "goldtrail.claim.v1"
 
 ENTRY_KINDS: dict[str, str] = {
     "event": "goldtrail.event.v1",
@@ -48,6 +50,7 @@ ENTRY_KINDS: dict[str, str] = {
     "key_revocation": REVOCATION_TYPE,
     "summary": "goldtrail.summary.v1",
     "service_key": SERVICE_KEY_TYPE,
+    "claim": CLAIM_TYPE,
 }
 
 

@@ -25,6 +25,8 @@ from sqlalchemy import (
 
 __all__ = [
     "APPEND_ONLY_TABLES",
+    "bindings",
+    "claim_attempts",
     "events",
     "feed",
     "ledger_entries",
@@ -33,6 +35,8 @@ __all__ = [
     "partner_keys",
     "partners",
     "summaries",
+    "tag_taps",
+    "tags",
     "webhook_deliveries",
     "webhooks",
 ]
@@ -194,6 +198,57 @@ webhook_deliveries = Table(
     Column("next_attempt_at", String(32), nullable=True),
 )
 
+# Binding to the physical piece (PROTOCOL.md §21). ``bindings`` is a projection of the
+# ledger the writer keeps: what each binding entry bound (a tag, a claim code, a bar's
+# identity) to which lot, and the entry that ended it (an unbinding; a claim ends nothing).
+# ``key`` is the tag id, the claim code's commitment, or the bar's "<brand>|<serial>" folded.
+bindings = Table(
+    "bindings",
+    metadata,
+    Column("seq", BigInteger, ForeignKey("ledger_entries.seq"), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("key", String(160), nullable=False),
+    Column("lot_id", String(64), nullable=False),
+    Column("ended_seq", BigInteger, nullable=True),
+)
+
+# NFC tags registered by partners (not ledger entries: the binding is). ``uid_digest`` is the
+# UID as the service digests it; ``last_counter`` the highest SUN read counter accepted.
+tags = Table(
+    "tags",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("uid_digest", String(64), nullable=False, unique=True),
+    Column("registered_by", String(64), ForeignKey("partners.id"), nullable=False),
+    Column("registered_at", String(32), nullable=False),
+    Column("last_counter", BigInteger, nullable=False),
+)
+
+# Every tap of a tag's URL (no personal data): its counter, when, and what it was found to be.
+tag_taps = Table(
+    "tag_taps",
+    metadata,
+    Column("id", _FEED_ID, primary_key=True, autoincrement=True),
+    Column("tag_id", String(16), ForeignKey("tags.id"), nullable=False),
+    Column("counter", BigInteger, nullable=True),
+    Column("at", String(32), nullable=False),
+    Column("outcome", String(16), nullable=False),
+)
+
+# Every claim attempt on a lot (no personal data): for the rate limit and the lot's history.
+claim_attempts = Table(
+    "claim_attempts",
+    metadata,
+    Column("id", _FEED_ID, primary_key=True, autoincrement=True),
+    Column("lot_id", String(64), nullable=False),
+    Column("at", String(32), nullable=False),
+    Column("outcome", String(16), nullable=False),
+)
+
+Index("ix_bindings_kind_key", bindings.c.kind, bindings.c.key)
+Index("ix_bindings_kind_lot_id", bindings.c.kind, bindings.c.lot_id)
+Index("ix_tag_taps_tag_id_id", tag_taps.c.tag_id, tag_taps.c.id)
+Index("ix_claim_attempts_lot_id_id", claim_attempts.c.lot_id, claim_attempts.c.id)
 Index("ix_feed_partner_id_id", feed.c.partner_id, feed.c.id)
 Index(
     "ix_webhook_deliveries_partner_id_id", webhook_deliveries.c.partner_id, webhook_deliveries.c.id

@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection
 
+from app.domain.binding import BINDING_ACTIONS, check_binding_event
 from app.domain.facts import LotFacts, read_facts
 from app.domain.rules import LotState, RuleViolation, apply_event
 from app.domain.transform import apply_transformation, read_facts_of
@@ -32,7 +33,7 @@ from app.ledger.provenance.transformations import Transformation
 from app.ledger.records import LedgerEntry
 from app.models import repository
 from app.models.repository import KeyRow, PartnerRow
-from app.services import log
+from app.services import binding, log
 from app.services.clock import utc_now
 from app.services.context import LedgerContext
 from app.services.errors import Forbidden, ServiceError, StaleHead
@@ -167,6 +168,8 @@ class _Book:
     summarizer: Summarizer
     done: dict[str, Accepted | Transformed] = field(default_factory=dict)
     """Entries of the batch appended so far, by hash."""
+    bindings: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    """What binding entries of the batch bound so far: (kind, key) → lot, or None."""
 
     def stored(self, entry_hash: str) -> LedgerEntry | None:
         """The entry with this hash if the ledger holds it already.
@@ -248,6 +251,9 @@ def _event(
         assay_tolerance=settings.assay_tolerance,
         facts=sub.lot_facts,
     )
+    if state is not None and event.action in BINDING_ACTIONS:
+        check_binding_event(event, state)
+        binding.check_bound(book.conn, book.bindings, event)
     lot_seq = next_state.length - 1
     entry = appender.append_signed(
         kind="event",

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from app.domain.binding import Binding, binding_of
 from app.domain.rules import LotState
 from app.ledger.canonical import canonical_bytes
 from app.ledger.keys import SigningKey
@@ -71,6 +72,10 @@ class _Rows:
     """Feed items named by the entry itself (transfers, key records)."""
     consumed: list[tuple[int, str, list[str]]] = field(default_factory=list)
     """(seq, the transformer, input lots): the feed of whoever signed for those lots."""
+    bindings: list[dict[str, Any]] = field(default_factory=list)
+    """What binding entries bound (PROTOCOL.md §21)."""
+    ended: list[tuple[int, str, str]] = field(default_factory=list)
+    """(seq, kind, key): bindings of earlier batches that an entry of this one ended."""
 
 
 _TRANSFERS = frozenset({"transferred"})  # a shipment names a place, not a partner
@@ -159,13 +164,17 @@ class Appender:
                     "lot_id": None,
                 }
             )
-        return self.append(
+        entry = self.append(
             kind=kind,
             body=body,
             signature=self.service_key.sign(canonical),
             signer=self.service_key.public.key_id,
             canonical=canonical,
         )
+        binding = binding_of(kind, body)
+        if binding is not None:
+            self._bind(entry.seq, binding)
+        return entry
 
     def append_signed(
         self,
@@ -200,6 +209,9 @@ class Appender:
                 }
             )
         self._feed(entry.seq, signed.partner, signed.action, entry.body)
+        binding = binding_of(signed.action, entry.body)
+        if binding is not None:
+            self._bind(entry.seq, binding)
         for state in states:
             if state.length == 1:
                 self._rows.created[state.lot] = entry.seq
@@ -215,6 +227,20 @@ class Appender:
         if action in _TRANSFERS and isinstance(recipient, str):
             self._rows.feed.append(
                 {"seq": seq, "partner_id": recipient, "topic": "transfer", "lot_id": body["lot"]}
+            )
+
+    def _bind(self, seq: int, binding: Binding) -> None:
+        """Keep the bindings projection: end what the entry ends (earlier in this batch too),
+        then record what it binds."""
+        kind, key = binding.kind, binding.key
+        if binding.ends_previous:
+            for row in self._rows.bindings:
+                if (row["kind"], row["key"]) == (kind, key) and row["ended_seq"] is None:
+                    row["ended_seq"] = seq
+            self._rows.ended.append((seq, kind, key))
+        if binding.lot is not None:
+            self._rows.bindings.append(
+                {"seq": seq, "kind": kind, "key": key, "lot_id": binding.lot, "ended_seq": None}
             )
 
     def _holders(self, lots: list[str], seq: int, by: str) -> list[tuple[str, str]]:
@@ -259,4 +285,8 @@ class Appender:
                 for lot, holder in self._holders(lots, seq, by)
             ]
             repository.append_feed_rows(self.conn, sorted(feed, key=lambda row: row["seq"]))
+        if rows.ended:
+            repository.end_bindings(self.conn, rows.ended)
+        if rows.bindings:
+            repository.append_binding_rows(self.conn, rows.bindings)
         self._rows = _Rows()

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 import pycountry
 
-__all__ = ["LANGUAGES", "choose", "country_name", "words"]
+__all__ = ["LANGUAGES", "TAP_WORDS", "choose", "country_name", "words"]
 
 LANGUAGES = ("zh", "en")
 
@@ -168,6 +168,53 @@ _WORDS: dict[str, dict[str, str]] = {
     },
 }
 
+TAP_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "NFC tag check",
+        "genuine": "Genuine tag",
+        "genuine_text": "This tag is genuine: tap number {counter}, read just now.",
+        "replay": "This link was already used",
+        "replay_text": (
+            "This address was made by the tag at an earlier tap (number {counter}). A tag writes "
+            "a new address at every tap, so an old one is a copy: it proves nothing about the "
+            "piece in front of you. Tap the tag itself."
+        ),
+        "first_seen": "First seen on {at}.",
+        "invalid": "Not a genuine tag message",
+        "invalid_text": "This address was not written by this tag: {reason}.",
+        "unknown": "Unknown tag",
+        "unknown_text": "No tag with this number is registered with Goldtrail.",
+        "bound": "Bound to lot {lot} since {since}.",
+        "closed": (
+            "It was bound to lot {lot}, which has since been melted, split or made into "
+            "something else: this tag no longer speaks for a piece."
+        ),
+        "unbound": "This tag is not bound to any piece.",
+        "see_card": "See the green ID card of this piece",
+        "not_verified": "Not verified",
+    },
+    "zh": {
+        "title": "NFC 芯片验证",
+        "genuine": "芯片真实",
+        "genuine_text": "这枚芯片是真实的：第 {counter} 次读取，刚刚读出。",
+        "replay": "此链接已被使用过",
+        "replay_text": (
+            "这个地址是芯片在较早一次读取（第 {counter} 次）时生成的。芯片每次读取都会生成新地址，"
+            "旧地址就是复制品，不能证明您面前的这件实物。请直接用手机触碰芯片。"
+        ),
+        "first_seen": "首次出现于 {at}。",
+        "invalid": "不是真实芯片生成的信息",
+        "invalid_text": "这个地址不是由这枚芯片生成的：{reason}。",
+        "unknown": "未知芯片",
+        "unknown_text": "Goldtrail 没有登记这个编号的芯片。",
+        "bound": "自 {since} 起绑定于批次 {lot}。",
+        "closed": "它曾绑定于批次 {lot}，该批次此后已被熔炼、分割或制成他物：这枚芯片已不再代表任何实物。",
+        "unbound": "这枚芯片没有绑定任何实物。",
+        "see_card": "查看这件实物的绿色身份证",
+        "not_verified": "未通过验证",
+    },
+}
+
 _ACTIONS: dict[str, dict[str, str]] = {
     "en": {
         "site_registered": "Site registered",
@@ -187,6 +234,10 @@ _ACTIONS: dict[str, dict[str, str]] = {
         "shipped": "Shipped",
         "vaulted": "Vaulted",
         "sold": "Sold",
+        "bar_identified": "Bar marked and recorded",
+        "tag_bound": "NFC tag attached",
+        "tag_unbound": "NFC tag removed",
+        "claim_code_set": "Owner's claim code issued",
     },
     "zh": {
         "site_registered": "矿区登记",
@@ -206,6 +257,10 @@ _ACTIONS: dict[str, dict[str, str]] = {
         "shipped": "运输",
         "vaulted": "入库保管",
         "sold": "售出",
+        "bar_identified": "金条标识登记",
+        "tag_bound": "绑定 NFC 芯片",
+        "tag_unbound": "解除 NFC 芯片",
+        "claim_code_set": "发放认领码",
     },
 }
 

@@ -275,6 +275,63 @@ def _share(value: object, field: str) -> Decimal:
     return share
 
 
+def _sha256_hex(value: object, field: str) -> str:
+    if not is_hash(value):
+        raise FieldError(field, "must be a 64-character lowercase hex SHA-256")
+    return str(value)
+
+
+_TAG_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
+def _tag_id(value: object, field: str) -> str:
+    if not isinstance(value, str) or not _TAG_ID.match(value):
+        raise FieldError(field, "must be a tag id: 16 lowercase hex characters")
+    return value
+
+
+_BAR_SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./-]{0,39}$")
+_BAR_MEMBERS = frozenset(
+    {
+        "brand",
+        "serial",
+        "metal",
+        "gross_mass_g",
+        "fineness",
+        "year",
+        "assay_certificate_sha256",
+        "surface_fingerprint_sha256",
+    }
+)
+_BAR_REQUIRED = ("brand", "serial", "metal", "gross_mass_g", "fineness")
+
+
+def _bar(value: object, field: str) -> dict[str, Any]:
+    """A bar as the bullion trade identifies it (LBMA/WGC Gold Bar Integrity): brand (the
+    refiner's mark), serial number, metal, gross mass and fineness; the year, and digests of
+    an assay certificate and of an optical surface fingerprint (a hash, not the image)."""
+    obj = _object(value, field, _BAR_MEMBERS)
+    for name in _BAR_REQUIRED:
+        if name not in obj:
+            raise FieldError(f"{field}.{name}", "required member is missing")
+    _text(obj["brand"], f"{field}.brand", 100)
+    serial = obj["serial"]
+    if not isinstance(serial, str) or not _BAR_SERIAL.match(serial):
+        raise FieldError(
+            f"{field}.serial", "must be 1 to 40 letters, digits, spaces, '.', '/' or '-'"
+        )
+    if obj["metal"] != "gold":
+        raise FieldError(f"{field}.metal", "must be gold")
+    read_mass_g(obj["gross_mass_g"], f"{field}.gross_mass_g")
+    read_fineness(obj["fineness"], f"{field}.fineness")
+    if "year" in obj and (type(obj["year"]) is not int or not 1800 <= obj["year"] <= 9999):
+        raise FieldError(f"{field}.year", "must be a year, e.g. 2026")
+    for name in ("assay_certificate_sha256", "surface_fingerprint_sha256"):
+        if name in obj:
+            _sha256_hex(obj[name], f"{field}.{name}")
+    return obj
+
+
 def read_mass_g(value: object, field: str) -> Decimal:
     """A lot's mass: grams, more than 0, at most 3 decimals."""
     return quantity(value, field=field, upper=MAX_MASS_G, decimals=3, positive=True)
@@ -329,6 +386,11 @@ FACT_FIELDS: Mapping[str, tuple[Reader, str]] = {
     "permit": (_text, "permit number"),
     "issuer": (_text, "permit issuer"),
     "valid_until": (_date, "permit valid until"),
+    # Binding to the physical piece (§21).
+    "tag": (_tag_id, "tag_bound, tag_unbound: the NFC tag's id"),
+    "tag_uid_digest": (_sha256_hex, "tag_bound: the tag's UID as the service digests it"),
+    "claim_code_sha256": (_sha256_hex, "claim_code_set: the claim code's commitment"),
+    "bar": (_bar, "bar_identified: brand, serial, metal, gross mass, fineness"),
 }
 
 

@@ -6,6 +6,7 @@
 * ``partners`` — partners, their keys, the service key's announcements (the registry);
 * ``summaries`` — logged lot summaries;
 * ``feed`` — the partner feed, webhooks and their deliveries;
+* ``binding`` — bindings to physical pieces, NFC tags, their taps and claim attempts;
 * ``batch`` — what a batch reads in one round trip (it crosses aggregates on purpose);
 * ``_sql`` — how they speak to the driver.
 
@@ -18,6 +19,27 @@ nothing here commits. The names are re-exported here so that a service reads
 
 from app.models.repository._sql import pipeline
 from app.models.repository.batch import BatchState, batch_state
+from app.models.repository.binding import (
+    BindingRow,
+    TagRow,
+    TapRow,
+    active_bindings,
+    append_binding_rows,
+    claim_attempts_since,
+    end_bindings,
+    first_tap_with_counter,
+    genuine_taps,
+    insert_tag,
+    last_counters,
+    latest_binding_of_lot,
+    raise_counter,
+    record_claim_attempt,
+    record_tap,
+    tag_by_id,
+    tag_by_uid_digest,
+    taken_after,
+    taps_of,
+)
 from app.models.repository.entries import (
     CheckpointRow,
     Link,
@@ -98,14 +120,19 @@ from app.models.repository.summaries import (
 
 __all__ = [
     "BatchState",
+    "BindingRow",
     "CheckpointRow",
     "EdgeRow",
     "FeedItem",
     "KeyRow",
     "Link",
     "PartnerRow",
+    "TagRow",
+    "TapRow",
     "WebhookRow",
+    "active_bindings",
     "ancestry",
+    "append_binding_rows",
     "append_checkpoint",
     "append_entries",
     "append_event_rows",
@@ -114,9 +141,11 @@ __all__ = [
     "append_tree_nodes",
     "batch_state",
     "checkpoint_by_size",
+    "claim_attempts_since",
     "delete_webhook",
     "deliveries_of",
     "due_webhooks",
+    "end_bindings",
     "entry_by_hash",
     "entry_by_seq",
     "entry_row",
@@ -124,9 +153,12 @@ __all__ = [
     "events_of_lot",
     "feed_items",
     "feed_rows",
+    "first_tap_with_counter",
+    "genuine_taps",
     "input_prev",
     "insert_partner",
     "insert_partner_key",
+    "insert_tag",
     "iter_checkpoints",
     "iter_entries",
     "iter_lot_ids",
@@ -136,7 +168,9 @@ __all__ = [
     "key_record_bodies",
     "keys_by_ids",
     "keys_of_partner",
+    "last_counters",
     "last_feed_id",
+    "latest_binding_of_lot",
     "latest_checkpoint",
     "latest_summary",
     "latest_summary_before",
@@ -157,7 +191,10 @@ __all__ = [
     "partner_by_id",
     "partners_by_ids",
     "pipeline",
+    "raise_counter",
+    "record_claim_attempt",
     "record_key_revoked",
+    "record_tap",
     "registry_entries",
     "replace_api_key_hash",
     "save_lots",
@@ -166,6 +203,10 @@ __all__ = [
     "signers_before",
     "summaries_at",
     "summary_body_of",
+    "tag_by_id",
+    "tag_by_uid_digest",
+    "taken_after",
+    "taps_of",
     "tree_nodes_by_id",
     "webhook_done",
     "webhook_of",

@@ -92,6 +92,7 @@ def run(
     _finish(state, checkpoints, total, engine)
     _keys_check(state, ahead, service_key)
     _feed_check(state, engine)
+    _taps_check(state, engine)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -160,6 +161,29 @@ def _feed_check(state: Sequence, engine: Engine) -> None:
         f"is {found}, the entries give {wanted}",
         seq=(wanted or found or (None,))[0],
     )
+
+
+def _taps_check(state: Sequence, engine: Engine) -> None:
+    """Every tap accepted as genuine had a read counter higher than every one accepted for its
+    tag before it, and the tag's last accepted counter is the highest (PROTOCOL.md §21.2)."""
+    with read_transaction(engine) as conn:
+        taps = repository.genuine_taps(conn)
+        last = repository.last_counters(conn)
+    highest: dict[str, int] = {}
+    for tap_id, tag, counter in taps:
+        before = highest.get(tag, -1)
+        if counter <= before:
+            state.report.fail(
+                "taps",
+                f"tag {tag}: tap {tap_id} was accepted with counter {counter}, "
+                f"not above {before} accepted before it",
+            )
+        highest[tag] = max(before, counter)
+    for tag, counter in highest.items():
+        if last.get(tag, -1) < counter:
+            state.report.fail(
+                "taps", f"tag {tag}: its last counter {last.get(tag)} is below tap {counter}"
+            )
 
 
 def _finish(state: Sequence, checkpoints: list[CheckpointRow], total: int, engine: Engine) -> None:

@@ -59,6 +59,8 @@ class Sequence:
     origin: str
     history: ServiceKeyHistory
     keys: dict[str, _Key] = field(default_factory=dict)
+    claimed: set[str] = field(default_factory=set)
+    """The claim codes claimed so far (each once)."""
     heads: dict[str, _Head] = field(default_factory=dict)
     countries: dict[str, str | None] = field(default_factory=dict)
     tree: CompactRange = field(default_factory=CompactRange)
@@ -87,6 +89,8 @@ class Sequence:
             self._summary(row)
         elif row.kind == "service_key":
             self._announcement(row)
+        elif row.kind == "claim":
+            self._claim(row)
         elif not row.problems and row.signature_ok and row.record is not None:
             self._remember(row.seq, row.record)
         if row.kind in ("key", "key_revocation") and row.record is not None:
@@ -103,6 +107,18 @@ class Sequence:
                 self.feed.append((row.seq, holder, "consumed", lot))
         for lot in row.prevs:
             self.signers.setdefault(lot, set()).add(partner)
+
+    def _claim(self, row: Row) -> None:
+        """A claim record names a lot with a history, and claims its code once."""
+        if row.problems or not row.signature_ok or row.record is None:
+            return
+        lot = str(row.record.get("lot"))
+        code = str(row.record.get("claim_code_sha256"))
+        if lot not in self.heads:
+            self.report.fail("claim", f"a claim of {lot}, which has no history", seq=row.seq)
+        elif code in self.claimed:
+            self.report.fail("claim", f"{lot}'s code claimed a second time", seq=row.seq, lot=lot)
+        self.claimed.add(code)
 
     def _announcement(self, row: Row) -> None:
         """Follow a service key rotation: from the next position on, the new key signs."""

@@ -31,4 +31,8 @@ BIZ_STEPS: dict[str, tuple[str, str]] = {
     "received": ("receiving", "in_progress"),
     "vaulted": ("storing", "sellable_not_accessible"),
     "sold": ("retail_selling", "retail_sold"),
+    "bar_identified": ("gt:bar_identifying", "active"),
+    "tag_bound": ("gt:tag_binding", "active"),
+    "tag_unbound": ("gt:tag_unbinding", "active"),
+    "claim_code_set": ("gt:claim_code_setting", "active"),
 }

@@ -160,6 +160,11 @@ def test_a_bound_tag_taps_genuine_once_per_counter_and_a_copy_is_caught(ledger: 
         "consumed_by": None,
     }
 
+    card = ledger.client.get("/p/BAR-1?lang=en").text
+    assert "Bar marked Ticino Refinery · AB123456 · 1000 g · 999.9 · 2026." in card
+    assert "An NFC tag that cannot be copied is attached" in card
+    assert "Assay certificate recorded (SHA-256 aaaaaaaaaaaaaaaa…)." in card
+
     history = ledger.client.get(f"/v1/tags/{tag.id}/taps", headers=refiner.auth).json()
     assert [(t["counter"], t["outcome"]) for t in history["taps"]] == [
         (1, "genuine"),
@@ -301,6 +306,12 @@ def test_a_claim_code_works_once_and_only_on_its_own_piece(ledger: Ledger) -> No
     assert entry["kind"] == "claim"
     assert entry["body"]["claim_code_sha256"] == claim_commitment("RING-1", codes["RING-1"])
     assert codes["RING-1"].replace("-", "") not in str(entry)
+
+    card = ledger.client.get("/p/RING-1?lang=en").text
+    assert f"Claimed by its owner on {status['claimed_at'][:10]}." in card
+    assert "2 claims with a wrong or used code were refused." in card
+    unclaimed = ledger.client.get("/p/RING-2?lang=zh").text
+    assert "尚未认领" in unclaimed
 
 
 def test_claim_codes_are_stored_only_as_commitments_and_guessing_is_limited(

@@ -12,10 +12,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
 from app.models.schemas import Problem
 
-__all__ = ["install_openapi", "signed_post"]
+__all__ = ["install_openapi", "json_body_of", "signed_post"]
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 """The bearer scheme of app.api.deps, for routes that authenticate by themselves."""
@@ -32,6 +33,17 @@ def signed_post(schema: dict[str, Any], example: dict[str, Any]) -> dict[str, An
             "content": {"application/json": {"schema": schema, "example": example}},
         },
         "security": BEARER,
+    }
+
+
+def json_body_of(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` of a route that reads a model from its JSON body itself
+    (``app.api.deps.model_body``): the body is required and has the model's schema."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
     }
 
 

@@ -3,12 +3,13 @@
 * ``common`` — the Typer apps, consoles, options and the admin API call;
 * ``server`` — serve, the database schema, backup and restore;
 * ``documents`` — keys, signing, verify, audit and monitor;
-* ``admin`` — the operator's commands through the API.
+* ``admin`` — the operator's commands through the API;
+* ``tags`` — a simulated NFC tag (its SUN URLs).
 """
 
 from __future__ import annotations
 
-from app.cli import admin, documents, server  # noqa: F401 (importing them registers the commands)
+from app.cli import admin, documents, server, tags  # noqa: F401 (importing them registers the commands)
 from app.cli.common import DOCUMENT_LIMITS, app, errors
 
 __all__ = ["DOCUMENT_LIMITS", "app", "main"]

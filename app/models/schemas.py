@@ -15,6 +15,7 @@ from app.models.repository import KeyRow, PartnerRow
 
 __all__ = [
     "AcceptedOut",
+    "ClaimIn",
     "EntryOut",
     "EventPage",
     "KeyCreate",
@@ -27,6 +28,7 @@ __all__ = [
     "PartnerOut",
     "PartnerPage",
     "Problem",
+    "TagIn",
     "VerifyOut",
 ]
 
@@ -307,3 +309,23 @@ class Problem(BaseModel):
     instance: str | None = None
     code: str
     errors: list[FieldProblem] = Field(default_factory=list)
+
+
+class TagIn(BaseModel):
+    model_config = _STRICT
+    uid: str = Field(
+        min_length=14,
+        max_length=14,
+        pattern="^[0-9A-Fa-f]{14}$",
+        description="The NTAG 424 DNA's 7-byte UID, hex",
+    )
+
+
+class ClaimIn(BaseModel):
+    model_config = _STRICT
+    code: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern="^[A-Za-z0-9][A-Za-z0-9 -]{0,63}$",
+        description="The claim code, as printed (letters, digits; spaces and dashes ignored)",
+    )

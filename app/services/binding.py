@@ -46,6 +46,7 @@ __all__ = [
     "check_bound",
     "claim",
     "claim_status",
+    "piece_status",
     "public_claim_status",
     "register_tag",
     "tap",
@@ -422,6 +423,27 @@ def claim(ctx: LedgerContext, lot_id: str, code: str) -> Claimed:
     if refusal is not None:
         raise refusal  # the attempt is recorded (committed) before the refusal is answered
     return Claimed(lot_id, entry.body["claimed_at"], entry.seq)
+
+
+# What the card shows ----------------------------------------------------------------------
+
+
+def piece_status(ctx: LedgerContext, lot_id: str) -> dict[str, Any]:
+    """What binds the lot to its piece, for its card: the bar's marks, its NFC tag, its claim."""
+    with read_transaction(ctx.engine) as conn:
+        bar_row = repository.latest_binding_of_lot(conn, "bar", lot_id)
+        bar = None
+        if bar_row is not None:
+            entry = repository.entry_by_seq(conn, bar_row.seq)
+            bar = None if entry is None else dict(entry.body["data"]["bar"])
+        tag_row = repository.latest_binding_of_lot(conn, "tag", lot_id)
+        tag = None
+        if tag_row is not None:
+            status = binding_status(conn, "tag", tag_row.key)
+            if status.lot == lot_id and status.state == "bound":
+                tag = {"id": tag_row.key, "since": status.since}
+        claim = claim_status(conn, lot_id)
+    return {"bar": bar, "tag": tag, "claim": claim}
 
 
 # Bars ------------------------------------------------------------------------------------

@@ -9,7 +9,14 @@ from typing import Any
 
 from app.api.pages.i18n import country_name
 
-__all__ = ["Card", "Step", "Upstream", "card_of", "percent"]
+__all__ = [
+    "Card",
+    "Step",
+    "Upstream",
+    "card_of",
+    "percent",
+    "piece_of",
+]
 
 GRADE_COLOURS = {"A": "#0b6e35", "B": "#3d7f14", "C": "#8a6a00", "D": "#a5420b", "E": "#9b1c1c"}
 
@@ -210,7 +217,7 @@ def card_of(doc: dict[str, Any], language: str, words: dict[str, str]) -> Card:
     return Card(
         lot=str(doc.get("lot")),
         grade=grade,
-        grade_colour=GRADE_COLOURS.get(str(grade), "#444"),
+        grade_colour=GRADE_COLOURS.get(str(grade), "#444444"),
         # A used-up lot holds no gold now: its figures, this one too, are as just before.
         fine_gold_g=metrics.get("fine_gold_g")
         if metrics.get("as_of") == "before it was consumed"
@@ -241,3 +248,30 @@ def card_of(doc: dict[str, Any], language: str, words: dict[str, str]) -> Card:
         checkpoint=" · ".join(checkpoint[:2]) if len(checkpoint) > 1 else "",
         used_up=_used_up(doc, words),
     )
+
+
+def piece_of(status: dict[str, Any], words: dict[str, str]) -> list[str]:
+    """The card's lines on what binds it to its piece (PROTOCOL.md §21), in plain words."""
+    lines: list[str] = []
+    bar = status.get("bar")
+    if bar:
+        marks = f"{bar['brand']} · {bar['serial']} · {bar['gross_mass_g']} g · {bar['fineness']}"
+        if "year" in bar:
+            marks += f" · {bar['year']}"
+        lines.append(words["piece_bar"].format(marks=marks))
+        if "assay_certificate_sha256" in bar:
+            lines.append(words["piece_assay"].format(digest=bar["assay_certificate_sha256"][:16]))
+        if "surface_fingerprint_sha256" in bar:
+            digest = bar["surface_fingerprint_sha256"][:16]
+            lines.append(words["piece_fingerprint"].format(digest=digest))
+    tag = status.get("tag")
+    if tag:
+        lines.append(words["piece_tag"].format(since=str(tag["since"])[:10]))
+    claim = status.get("claim") or {}
+    if claim.get("claimed"):
+        lines.append(words["piece_claimed"].format(at=str(claim["claimed_at"])[:10]))
+    elif claim.get("claim_code_set"):
+        lines.append(words["piece_unclaimed"])
+    if claim.get("refused_claims"):
+        lines.append(words["piece_refused"].format(count=claim["refused_claims"]))
+    return lines

@@ -10,12 +10,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import ContextDep, OptionalCaller, PartnerDep, model_body
+from app.api.openapi import json_body_of
 from app.api.pages.i18n import TAP_WORDS, choose
 from app.api.pages.routes import TEMPLATES, page_url
 from app.api.routes.lots import LotId
+from app.models.schemas import ClaimIn, TagIn
 from app.services import binding
 from app.services.context import LedgerContext
 from app.services.errors import Unauthorized
@@ -32,21 +33,6 @@ Cmac = Annotated[
 ]
 
 
-class TagIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    uid: str = Field(
-        min_length=14,
-        max_length=14,
-        pattern="^[0-9A-Fa-f]{14}$",
-        description="The NTAG 424 DNA's 7-byte UID, hex",
-    )
-
-
-class ClaimIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    code: str = Field(min_length=1, max_length=64, description="The claim code, as printed")
-
-
 @router.post(
     "/v1/tags",
     status_code=201,
@@ -54,6 +40,7 @@ class ClaimIn(BaseModel):
     description="The answer holds the tag's two SDM keys, once: write them onto the tag with "
     "its URL, then bind it to a lot with a signed `tag_bound` event naming `tag` and "
     "`tag_uid_digest`.",
+    openapi_extra=json_body_of(TagIn),
 )
 def register_tag(
     partner: PartnerDep,
@@ -106,6 +93,7 @@ def tap_history(
     description="The first claim with the code printed with the piece is recorded in the log "
     "(a claim record the service signs); a second claim, or a code of another piece, is "
     "refused and counted on the piece's card. Refused claims are limited per piece.",
+    openapi_extra=json_body_of(ClaimIn),
 )
 def claim(
     lot_id: LotId, ctx: ContextDep, body: Annotated[ClaimIn, Depends(model_body(ClaimIn))]

@@ -54,6 +54,10 @@ DEFAULT_STAGE: dict[str, str] = {
     "received": "circulation",
     "vaulted": "circulation",
     "sold": "sale",
+    "bar_identified": "smelting",
+    "tag_bound": "circulation",
+    "tag_unbound": "circulation",
+    "claim_code_set": "circulation",
 }
 
 _GRAMS_PER = {"GRM": Decimal(1), "KGM": Decimal(1000)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from decimal import localcontext
+from decimal import Decimal, localcontext
 from pathlib import Path
 
 import pytest
@@ -43,7 +43,7 @@ BLOCK = re.compile(r"<!-- vector ([a-z0-9-]+) -->\n```[a-z]*\n(.*?)\n```", re.DO
 @pytest.fixture(scope="module")
 def vectors() -> dict[str, str]:
     found = dict(BLOCK.findall(PROTOCOL.read_text(encoding="utf-8")))
-    assert len(found) == 40, sorted(found)
+    assert len(found) == 46, sorted(found)
     return found
 
 
@@ -238,3 +238,66 @@ def test_rotation_vectors(vectors: dict[str, str]) -> None:
     assert history.key_at(1) == service.public
     assert history.key_at(2) == following.public
     assert history.open_checkpoint(handover, origin).root == bytes.fromhex(vectors["tree-2-root"])
+
+
+def test_binding_vectors_of_section_21(vectors: dict[str, str]) -> None:
+    from app.ledger.binding.claims import claim_commitment
+    from app.ledger.binding.sun import TagKeys, aes_cmac, make_sun, tag_keys, uid_digest, verify_sun
+
+    keys = json.loads(vectors["tag-keys"])
+    master = bytes.fromhex(keys["master"])
+    derived = tag_keys(master, keys["tag"])
+    assert derived.meta_read.hex().upper() == keys["sdm_meta_read"]
+    assert derived.file_read.hex().upper() == keys["sdm_file_read"]
+    assert uid_digest(master, bytes.fromhex(keys["uid"])) == keys["uid_digest"]
+
+    nxp = json.loads(vectors["sun-an12196"])
+    found = verify_sun(
+        TagKeys(bytes.fromhex(nxp["sdm_meta_read"]), bytes.fromhex(nxp["sdm_file_read"])),
+        bytes.fromhex(nxp["picc_data"]),
+        bytes.fromhex(nxp["cmac"]),
+    )
+    assert (found.uid.hex().upper(), found.counter) == (nxp["uid"], nxp["counter"])
+
+    tap = json.loads(vectors["sun-tap"])
+    tag = TagKeys(bytes.fromhex(tap["sdm_meta_read"]), bytes.fromhex(tap["sdm_file_read"]))
+    uid = bytes.fromhex(tap["uid"])
+    sv2 = bytes.fromhex("3CC300010080") + uid + tap["counter"].to_bytes(3, "little")
+    assert aes_cmac(tag.file_read, sv2).hex().upper() == tap["session_mac_key"]
+    picc, mac = make_sun(tag, uid, tap["counter"], padding=bytes.fromhex(tap["padding"]))
+    assert (picc.hex().upper(), mac.hex().upper()) == (tap["picc_data"], tap["cmac"])
+    assert verify_sun(tag, picc, mac).counter == tap["counter"]
+
+    claim = json.loads(vectors["claim-commitment"])
+    assert claim_commitment(claim["lot"], claim["code"]) == claim["claim_code_sha256"]
+
+
+def test_the_order_of_the_arithmetic_vector(vectors: dict[str, str]) -> None:
+    """§15.4: multiply first for an output's carbon, the fraction first for gram attributes;
+    a split at circulation keeps its inputs' production stage."""
+    bodies = json.loads(vectors["replay-order-bodies"])
+    assert bodies[1]["inputs"][0]["prev"] == Transformation.from_json(bodies[0]).hash
+    entries = [
+        LedgerEntry(seq, "transformation", body, "", "", "", "", "")
+        for seq, body in enumerate(bodies)
+    ]
+    replay = Replay(frozenset({"SCRAP-3", "PART-1", "PART-2"})).run(entries)
+    head = Transformation.from_json(bodies[1]).hash
+    with localcontext(ARITHMETIC):
+        found = [
+            summary_body(lot, head=head, length=1, carried=replay.lots[lot])
+            for lot in ("PART-1", "PART-2")
+        ]
+    assert found == json.loads(vectors["replay-order-summaries"])
+    with localcontext(ARITHMETIC):
+        multiply_first = Decimal(2) * Decimal(1) / Decimal(3)
+        fraction_first = Decimal(2) * (Decimal(1) / Decimal(3))
+    assert found[0]["carbon_kgco2e"] == str(multiply_first) != str(fraction_first)
+
+
+def test_grades_are_read_on_the_exact_intensity() -> None:
+    """§15.4: 1,000.04 kg per kg is written 1000 but is grade B, not A."""
+    from app.ledger.provenance.metrics import grade
+
+    assert grade(Decimal("1000.04"), conflict_free=True, mercury_free=True) == "B"
+    assert grade(Decimal("1000"), conflict_free=True, mercury_free=True) == "A"

@@ -406,3 +406,46 @@ def test_a_used_up_lot_says_when_by_whom_and_into_what(
     assert "用尽" in text
     ring = html.unescape(ledger.client.get(f"/p/{RING}", params={"lang": "en"}).text)
     assert "used-up" not in ring  # a lot that holds its gold says nothing of the kind
+
+
+def test_goldtrail_verify_checks_a_credential_with_a_pinned_key(
+    ledger: Ledger, journey: NoteVerifier, tmp_path: Path
+) -> None:
+    """It said 'not a lot export'; it verifies the credential's proof with the key given."""
+    credential = ledger.client.get(f"/v1/lots/{RING}/passport/credential").json()
+    path = tmp_path / "credential.json"
+    path.write_text(json.dumps(credential))
+    pinned = runner.invoke(cli, ["verify", str(path), "--service-key", journey.public.b64])
+    assert pinned.exit_code == 0, pinned.output
+    assert "credential verified" in pinned.output
+    with_log_key = runner.invoke(cli, ["verify", str(path), "--log-key", str(journey)])
+    assert with_log_key.exit_code == 0, with_log_key.output
+    unkeyed = runner.invoke(cli, ["verify", str(path)])
+    assert unkeyed.exit_code == 1
+    assert "a credential is verified with the issuer's key" in unkeyed.output
+    other = SigningKey.generate().public.b64
+    wrong_key = runner.invoke(cli, ["verify", str(path), "--service-key", other])
+    assert wrong_key.exit_code == 1
+    assert "credential BROKEN" in wrong_key.output
+    credential["credentialSubject"]["metrics"]["grade"] = "A"
+    path.write_text(json.dumps(credential))
+    changed = runner.invoke(cli, ["verify", str(path), "--service-key", journey.public.b64])
+    assert changed.exit_code == 1
+    assert "✗ proof" in changed.output
+
+
+def test_the_certificate_of_a_lot_without_a_grade_is_a_pdf_not_a_500(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """A deposit has no grade: its certificate answered 500 (`_rgb("#444")`)."""
+    geo = ledger.partner("kumasi-geo", "explorer")
+    ledger.post(geo, "DEP-1", "exploration", "site_registered", {"form": "deposit"})
+    answer = ledger.client.get("/p/DEP-1/certificate.pdf", params={"lang": "en"})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/pdf"
+    pdf = tmp_path / "deposit.pdf"
+    pdf.write_bytes(answer.content)
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "DEP-1" in text

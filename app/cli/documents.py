@@ -25,7 +25,8 @@ from app.cli.common import (
 )
 from app.config import Settings
 from app.ledger.canonical import parse_strict
-from app.ledger.documents.export import verify_lot_export
+from app.ledger.documents.credentials import verify_credential
+from app.ledger.documents.export import EXPORT_FORMAT, verify_lot_export
 from app.ledger.documents.genealogy import GENEALOGY_FORMAT, verify_genealogy
 from app.ledger.documents.passport import PASSPORT_FORMAT, PASSPORT_V2, verify_passport
 from app.ledger.documents.receipts import RECEIPT_FORMAT, verify_receipt
@@ -209,7 +210,7 @@ def verify(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Verify offline: hashes, links, signatures, keys, receipts, log proofs.
+    """Verify offline: exports, genealogies, passports, receipts, credentials, checkpoints.
 
     Exits 1 if anything is broken, 3 if the document only holds entries newer than
     its checkpoint (not broken: fetch it again).
@@ -244,17 +245,39 @@ def verify(
             what = "passport"
             if computed is not None and not as_json:
                 _print_metrics(computed)
+        elif _is_credential(doc):
+            if pinned is None and verifier is None:
+                raise fail(
+                    "a credential is verified with the issuer's key: --service-key (base64), "
+                    "or --log-key (the key in force is the log's)"
+                )
+            key = pinned or (verifier.public if verifier is not None else None)
+            report = verify_credential(doc, public_key=key)
+            what = "credential"
         elif kind == GENEALOGY_FORMAT:
             report, computed = verify_genealogy(doc, service_key=pinned, log_key=verifier)
             what = "genealogy and metrics"
             if computed is not None and not as_json:
                 _print_metrics(computed)
-        else:
+        elif kind is None or kind == EXPORT_FORMAT:
             report = verify_lot_export(doc, service_key=pinned, log_key=verifier)
             what = "chain"
+        else:
+            raise fail(
+                f"{file} is a {kind} document, which goldtrail verify does not know; it verifies "
+                "lot exports, genealogy exports, passports, receipts, credentials and checkpoints"
+            )
     except LedgerError as exc:
         raise fail(str(exc)) from exc
     _print_report(report, as_json=as_json, what=what)
+
+
+def _is_credential(doc: object) -> bool:
+    return (
+        isinstance(doc, dict)
+        and "VerifiableCredential" in (doc.get("type") or [])
+        and isinstance(doc.get("proof"), dict)
+    )
 
 
 @app.command()

@@ -215,4 +215,8 @@ def _proof(pdf: FPDF, doc: dict[str, Any], *, url: str, digest: str, words: Word
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+    """``#rrggbb`` or ``#rgb`` as (r, g, b)."""
+    digits = colour.lstrip("#")
+    if len(digits) == 3:
+        digits = "".join(d * 2 for d in digits)
+    return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)

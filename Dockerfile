@@ -11,9 +11,10 @@ COPY migrations ./migrations
 RUN pip install --no-cache-dir --no-deps .
 
 FROM python:3.11-slim AS runtime
-# The certificate is set in Noto Sans CJK (Chinese and English in one embedded font).
+# The certificate is set in Noto Sans CJK (Chinese and English in one embedded font);
+# pg_dump (postgresql-client) is what `goldtrail backup` runs against PostgreSQL.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends fonts-noto-cjk \
+    && apt-get install -y --no-install-recommends fonts-noto-cjk postgresql-client \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /srv/goldtrail --create-home goldtrail
 COPY --from=build /opt/venv /opt/venv

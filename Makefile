@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: client-core reset run test lint test-sqlite test-postgres bench clean system-deps
+.PHONY: client-core reset run test lint walkthrough test-sqlite test-postgres bench clean system-deps
 
 # What the passport tests drive: Debian's Chromium (Playwright runs it), a QR decoder,
 # PDF text extraction and CJK fonts for the Chinese page. Installed once, if missing.
@@ -36,6 +36,13 @@ reset:
 # app/ledger/ after a change there; tests/test_client_core.py fails until it is.
 client-core:
 	$(PYTHON) tools/client_core.py
+
+# The README's walkthrough, run as written with bash -euo pipefail against `make run`'s server:
+# it stops at the first step that fails, saying why (a second run: make reset first).
+walkthrough: $(STAMP)
+	mkdir -p var
+	$(BIN)/python tools/walkthrough.py > var/walkthrough.sh
+	bash -euo pipefail var/walkthrough.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

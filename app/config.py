@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
+import ipaddress
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["EXAMPLE_LOG_ORIGIN", "Settings"]
+
+# Top-level names that never reach the internet (RFC 2606, RFC 6761, RFC 6762, RFC 8375).
+_LOCAL_SUFFIXES = (
+    "localhost",
+    "local",
+    "internal",
+    "example",
+    "test",
+    "invalid",
+    "localdomain",
+    "home.arpa",
+    "lan",
+)
+
+
+def _not_public(host: str) -> str | None:
+    """Why ``host`` is not a name or address on the internet, or None if it is."""
+    name = host.strip("[]").rstrip(".").lower()
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        address = None
+    if address is not None:
+        return None if address.is_global else "is not a public address"
+    if "." not in name:
+        return "is not a domain name"
+    if any(name == s or name.endswith("." + s) for s in _LOCAL_SUFFIXES):
+        return "is a local or reserved name"
+    return None
+
 
 EXAMPLE_LOG_ORIGIN = "goldtrail.example/log"
 
@@ -83,6 +115,11 @@ class Settings(BaseSettings):
         description="Whether webhooks may reach addresses that are not public (loopback, "
         "private, link-local…). Unset: allowed outside production only.",
     )
+    allow_local_names: bool = Field(
+        default=False,
+        description="In production, allow a log origin and public URL that are not on the "
+        "internet (localhost, .local, .internal, private addresses, plain http).",
+    )
     database_inline: bool = Field(
         default=True,
         description=(
@@ -112,7 +149,9 @@ class Settings(BaseSettings):
 
     def _production_rules(self) -> None:
         """A production log must be named for its operator, and its QR codes must reach it:
-        the defaults are for a laptop and would be signed into every checkpoint and card."""
+        the defaults are for a laptop and would be signed into every checkpoint and card. A
+        name or address that is not on the internet is refused too, unless
+        ``GOLDTRAIL_ALLOW_LOCAL_NAMES`` says the deployment is deliberately private."""
         given = self.model_fields_set
         if self.log_origin == EXAMPLE_LOG_ORIGIN:
             raise ValueError(
@@ -123,6 +162,22 @@ class Settings(BaseSettings):
             raise ValueError(
                 "in production set GOLDTRAIL_PUBLIC_BASE_URL to the address buyers reach "
                 "(QR codes and certificates point there)"
+            )
+        if self.allow_local_names:
+            return
+        origin_host = self.log_origin.split("/", 1)[0]
+        why = _not_public(origin_host)
+        if why is not None:
+            raise ValueError(
+                f"in production GOLDTRAIL_LOG_ORIGIN must name a host on the internet: "
+                f"{origin_host} {why} (GOLDTRAIL_ALLOW_LOCAL_NAMES=true allows it)"
+            )
+        url = urlsplit(self.public_base_url)
+        why = "is not https" if url.scheme != "https" else _not_public(url.hostname or "")
+        if why is not None:
+            raise ValueError(
+                f"in production GOLDTRAIL_PUBLIC_BASE_URL must be an https address buyers can "
+                f"reach: {self.public_base_url} {why} (GOLDTRAIL_ALLOW_LOCAL_NAMES=true allows it)"
             )
 
     @property

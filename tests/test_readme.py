@@ -73,6 +73,15 @@ def test_readme_walkthrough_runs(server: str, tmp_path: Path) -> None:
     assert "genealogy and metrics verified" in result.stdout
     export = json.loads((work / "demo" / "export.json").read_text())
     assert len(export["events"]) == 12
+    taps = [json.loads(line) for line in lines if line.startswith('{"tag":')]
+    assert [(t["outcome"], t["counter"]) for t in taps] == [("genuine", 1), ("replay", 1)]
+    assert taps[0]["binding"]["lot"] == "CH-BAR-0601"
+    bar = json.loads(next(line for line in lines if line.startswith('{"bar":')))
+    assert (bar["lot"], bar["state"], bar["bar"]["serial"]) == (
+        "CH-BAR-0601",
+        "live",
+        "TPM-0601-0001",
+    )
 
 
 def test_the_readmes_ring_metrics_are_what_the_service_computes(

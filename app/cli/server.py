@@ -18,6 +18,14 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            envvar="GOLDTRAIL_FORWARDED_ALLOW_IPS",
+            help="The TLS proxy's addresses, whose X-Forwarded-For/-Proto headers are trusted "
+            "(comma-separated, or * behind a private network only).",
+        ),
+    ] = "127.0.0.1",
 ) -> None:
     """Create secrets on first start, apply migrations, then serve the API."""
     import uvicorn
@@ -50,6 +58,8 @@ def serve(
         host=host,
         port=port,
         workers=workers,
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
         log_level="warning",
         access_log=False,  # each request is logged once, as JSON, by the app
     )

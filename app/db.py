@@ -25,6 +25,7 @@ __all__ = [
     "make_engine",
     "read_transaction",
     "reading_connection",
+    "short_write",
     "single_read",
     "write_transaction",
 ]
@@ -157,6 +158,23 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
                     text("SELECT pg_advisory_xact_lock(:id)"), {"id": LEDGER_LOCK_ID}
                 )
             yield connection
+
+
+@contextmanager
+def short_write(engine: Engine) -> Iterator[Connection]:
+    """A write that appends nothing to the ledger (a tap's counter, a claim attempt).
+
+    On SQLite, where there is one writer at a time anyway, it queues as the ledger's writers
+    do (``write_transaction``): SQLite's busy handler would otherwise poll with sleeps of up
+    to 100 ms under concurrent taps. On PostgreSQL it is a plain transaction: the rows it
+    updates are locked by its own statements, and the ledger's lock is not taken.
+    """
+    if engine.dialect.name == "sqlite":
+        with write_transaction(engine) as connection:
+            yield connection
+        return
+    with engine.begin() as connection:
+        yield connection
 
 
 class SequencerConnection:

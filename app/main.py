@@ -145,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(telemetry.router)
     # The hottest route, matched before FastAPI's routers (app.api.routes.lots.post_event_fast).
     app.router.routes.insert(0, lots.hot_route())
+    app.router.routes.insert(1, binding_routes.hot_route())
     app.add_middleware(BodySizeLimit, limit_for=settings.body_limit)
     app.add_middleware(
         SecurityHeaders,

@@ -20,11 +20,18 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from app.db import read_transaction, write_transaction
+from app.db import read_transaction, short_write, write_transaction
 from app.domain.binding import BINDING_ACTIONS, bar_key, binding_of
 from app.domain.rules import RuleViolation
 from app.ledger.binding.claims import claim_commitment, claim_record
-from app.ledger.binding.sun import InvalidSun, TagKeys, tag_keys, uid_digest, verify_sun
+from app.ledger.binding.sun import (
+    InvalidSun,
+    SunMessage,
+    TagKeys,
+    tag_keys,
+    uid_digest,
+    verify_sun,
+)
 from app.ledger.errors import FieldError
 from app.ledger.events import Event
 from app.models import repository
@@ -149,17 +156,14 @@ class BindingStatus:
 
 
 def binding_status(conn: Connection, kind: str, key: str) -> BindingStatus:
-    rows = repository.active_bindings(conn, kind, key)
-    if not rows:
+    row = repository.standing_binding(conn, kind, key)
+    if row is None:
         return BindingStatus("none")
-    row = rows[0]
-    entry = repository.entry_by_seq(conn, row.seq)
-    since = None if entry is None else entry.recorded_at
-    taken = repository.taken_after(conn, row.lot_id, row.seq)
-    if taken is not None:
-        seq, consumed_by = taken
-        return BindingStatus("closed", row.lot_id, row.seq, since, seq, consumed_by)
-    return BindingStatus("bound", row.lot_id, row.seq, since)
+    if row.taken_seq is not None:
+        return BindingStatus(
+            "closed", row.lot_id, row.seq, row.recorded_at, row.taken_seq, row.consumed_by
+        )
+    return BindingStatus("bound", row.lot_id, row.seq, row.recorded_at)
 
 
 def check_bound(conn: Connection, pending: dict[tuple[str, str], str | None], event: Event) -> None:
@@ -262,33 +266,42 @@ def _hex(text: str | None, size: int) -> bytes:
     return data if len(data) == size else b""
 
 
+@lru_cache(maxsize=4096)
+def _keys_of(master: bytes, tag_id: str) -> TagKeys:
+    return tag_keys(master, tag_id)
+
+
 def tap(ctx: LedgerContext, tag_id: str, picc_data: str | None, cmac: str | None) -> TapResult:
-    """Verify a tap URL's SUN message and accept its counter if it is new (one transaction)."""
+    """Verify a tap URL's SUN message and accept its counter if it is new.
+
+    The message is checked first (the tag's keys follow from its id); then one transaction
+    raises the counter of the tag registered with that UID, records the tap and reads the
+    binding — three statements for a genuine tap, one more to tell the others apart.
+    """
     master = master_key(ctx)
     now = format_time(utc_now())
-    with read_transaction(ctx.engine) as conn:
-        tag = repository.tag_by_id(conn, tag_id)
-    if tag is None:
-        return TapResult(tag_id, "unknown", "no tag with this id is registered")
+    message: SunMessage | None = None
+    digest, invalid = "", ""
     try:
-        message = verify_sun(tag_keys(master, tag_id), _hex(picc_data, 16), _hex(cmac, 8))
-        if uid_digest(master, message.uid) != tag.uid_digest:
-            raise InvalidSun("the tag's UID is not the one registered")
+        message = verify_sun(_keys_of(master, tag_id), _hex(picc_data, 16), _hex(cmac, 8))
+        digest = uid_digest(master, message.uid)
     except InvalidSun as exc:
-        with ctx.engine.begin() as conn:
-            repository.record_tap(conn, tag_id, counter=None, at=now, outcome="invalid")
+        invalid = str(exc)
+    with short_write(ctx.engine) as conn:
+        if message is not None and repository.accept_counter(conn, tag_id, digest, message.counter):
+            repository.add_tap(conn, tag_id, counter=message.counter, at=now, outcome="genuine")
             status = binding_status(conn, "tag", tag_id)
-        return TapResult(tag_id, "invalid", str(exc), binding=status)
-    with ctx.engine.begin() as conn:
-        genuine = repository.raise_counter(conn, tag_id, message.counter)
-        outcome = "genuine" if genuine else "replay"
-        repository.record_tap(conn, tag_id, counter=message.counter, at=now, outcome=outcome)
-        first = (
-            None if genuine else repository.first_tap_with_counter(conn, tag_id, message.counter)
-        )
+            return TapResult(tag_id, "genuine", "a new tap", message.counter, binding=status)
+        tag = repository.tag_for_tap(conn, tag_id)
+        if tag is None:
+            return TapResult(tag_id, "unknown", "no tag with this id is registered")
+        if message is None or tag.uid_digest != digest:
+            reason = invalid or "the tag's UID is not the one registered"
+            repository.add_tap(conn, tag_id, counter=None, at=now, outcome="invalid")
+            return TapResult(tag_id, "invalid", reason, binding=binding_status(conn, "tag", tag_id))
+        repository.add_tap(conn, tag_id, counter=message.counter, at=now, outcome="replay")
+        first = repository.first_tap_with_counter(conn, tag_id, message.counter)
         status = binding_status(conn, "tag", tag_id)
-    if genuine:
-        return TapResult(tag_id, "genuine", "a new tap", message.counter, binding=status)
     reason = "this link was already used: the tag has been tapped since, or the link was copied"
     return TapResult(
         tag_id,

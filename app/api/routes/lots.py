@@ -9,8 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from starlette.routing import Match, Route
-from starlette.types import Scope
+from starlette.routing import Route
 
 from app.api import answers
 from app.api.deps import (
@@ -22,6 +21,7 @@ from app.api.deps import (
     partner_of,
 )
 from app.api.examples import EVENT_EXAMPLE
+from app.api.hot import HotRoute
 from app.api.openapi import signed_post
 from app.db import read_transaction
 from app.ledger.events import LOT_ID, PARTNER_ID
@@ -128,20 +128,9 @@ _LOT_ID = re.compile(LOT_ID_PATTERN)
 _LOT_ID_MAX = 64
 
 
-class _HotRoute(Route):
-    """A Starlette route that names itself in the scope, as FastAPI's do (the request's
-    log line and metrics are labelled by its path template)."""
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child_scope = super().matches(scope)
-        if match != Match.NONE:
-            child_scope["route"] = self
-        return match, child_scope
-
-
 def hot_route() -> Route:
     """``POST /v1/lots/{lot_id}/events`` for ``app.main`` to put ahead of FastAPI's routers."""
-    return _HotRoute("/v1/lots/{lot_id}/events", post_event_fast, methods=["POST"])
+    return HotRoute("/v1/lots/{lot_id}/events", post_event_fast, methods=["POST"])
 
 
 @router.get("", response_model=LotPage, summary="Every lot, paged by id (auditors and admin)")

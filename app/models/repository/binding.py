@@ -5,16 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from app.models.repository._sql import bulk
 from app.models.tables import bindings, claim_attempts, events, lots, tag_taps, tags
 
 __all__ = [
     "BindingRow",
+    "StandingRow",
     "TagRow",
     "TapRow",
+    "accept_counter",
     "active_bindings",
+    "add_tap",
     "append_binding_rows",
     "claim_attempts_since",
     "end_bindings",
@@ -26,8 +29,10 @@ __all__ = [
     "raise_counter",
     "record_claim_attempt",
     "record_tap",
+    "standing_binding",
     "tag_by_id",
     "tag_by_uid_digest",
+    "tag_for_tap",
     "taken_after",
     "taps_of",
 ]
@@ -199,3 +204,66 @@ def genuine_taps(conn: Connection) -> list[tuple[int, str, int]]:
 
 def last_counters(conn: Connection) -> dict[str, int]:
     return {row.id: int(row.last_counter) for row in conn.execute(select(tags))}
+
+
+# A tap runs these once each, in one transaction: built once, as the write path's are.
+_TAG = select(tags).where(tags.c.id == bindparam("b_id"))
+_RAISE = (
+    update(tags)
+    .where(
+        tags.c.id == bindparam("b_id"),
+        tags.c.uid_digest == bindparam("b_digest"),
+        tags.c.last_counter < bindparam("b_counter"),
+    )
+    .values(last_counter=bindparam("b_counter"))
+)
+_TAP = insert(tag_taps)
+
+# The binding of (kind, key) no entry ended, with when it was made and whether a
+# transformation has since taken from its lot: one statement.
+_STANDING = text(
+    """
+SELECT b.seq, b.lot_id, le.recorded_at,
+       (SELECT MIN(e.seq) FROM events e
+         WHERE e.lot_id = b.lot_id AND e.role = 'input' AND e.seq > b.seq) AS taken,
+       l.consumed_by
+FROM bindings b
+JOIN ledger_entries le ON le.seq = b.seq
+LEFT JOIN lots l ON l.id = b.lot_id
+WHERE b.kind = :kind AND b.key = :key AND b.ended_seq IS NULL
+ORDER BY b.seq DESC
+LIMIT 1"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StandingRow:
+    seq: int
+    lot_id: str
+    recorded_at: str
+    taken_seq: int | None
+    consumed_by: str | None
+
+
+def standing_binding(conn: Connection, kind: str, key: str) -> StandingRow | None:
+    row = conn.execute(_STANDING, {"kind": kind, "key": key}).first()
+    if row is None:
+        return None
+    taken = None if row.taken is None else int(row.taken)
+    return StandingRow(int(row.seq), row.lot_id, row.recorded_at, taken, row.consumed_by)
+
+
+def tag_for_tap(conn: Connection, tag_id: str) -> TagRow | None:
+    row = conn.execute(_TAG, {"b_id": tag_id}).first()
+    return None if row is None else TagRow(*row)
+
+
+def accept_counter(conn: Connection, tag_id: str, uid_digest: str, counter: int) -> bool:
+    """Accept ``counter`` for the tag registered with ``uid_digest`` if it is higher than every
+    counter accepted for it: one conditional update (two racing taps: exactly one wins)."""
+    params = {"b_id": tag_id, "b_digest": uid_digest, "b_counter": counter}
+    return conn.execute(_RAISE, params).rowcount == 1
+
+
+def add_tap(conn: Connection, tag_id: str, *, counter: int | None, at: str, outcome: str) -> None:
+    conn.execute(_TAP, {"tag_id": tag_id, "counter": counter, "at": at, "outcome": outcome})

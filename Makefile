@@ -8,8 +8,8 @@ STAMP := $(VENV)/.installed
 
 # What the passport tests drive: Debian's Chromium (Playwright runs it), a QR decoder,
 # PDF text extraction and CJK fonts for the Chinese page. Installed once, if missing.
-SYSTEM_TOOLS := chromium zbarimg pdftotext node
-SYSTEM_PACKAGES := chromium chromium-driver zbar-tools poppler-utils fonts-noto-cjk nodejs
+SYSTEM_TOOLS := chromium zbarimg pdftotext node npm
+SYSTEM_PACKAGES := chromium chromium-driver zbar-tools poppler-utils fonts-noto-cjk nodejs npm
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
@@ -59,11 +59,17 @@ system-deps:
 		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES); \
 	fi
 
-test: lint system-deps
+# Third-party JSON-LD and Data Integrity code for tests/test_jsonld.py (npm, pinned by its lock).
+JSONLD_STAMP := tests/jsonld/node_modules/.installed
+$(JSONLD_STAMP): tests/jsonld/package-lock.json | system-deps
+	npm ci --prefix tests/jsonld --no-audit --no-fund --loglevel=error
+	touch $(JSONLD_STAMP)
+
+test: lint system-deps $(JSONLD_STAMP)
 	$(BIN)/pytest -q
 
 # The same suite against PostgreSQL (what .ci/run does after `make test`).
-test-postgres: $(STAMP) system-deps
+test-postgres: $(STAMP) system-deps $(JSONLD_STAMP)
 	GOLDTRAIL_TEST_DATABASE_URL=$${GOLDTRAIL_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test} \
 		$(BIN)/pytest -q
 

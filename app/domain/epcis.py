@@ -21,12 +21,24 @@ from app.ledger.records import LedgerEntry
 __all__ = [
     "BIZ_STEPS",
     "EPCIS_CONTEXT",
+    "GOLDTRAIL_CONTEXT",
     "GOLDTRAIL_NS",
     "epcis_document",
     "lot_uri",
 ]
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld"
+GOLDTRAIL_CONTEXT: dict[str, Any] = {
+    "gt": GOLDTRAIL_NS,
+    **{
+        f"gt:{name}": {"@id": f"gt:{name}", "@type": "@json"}
+        for name in ("lot", "prev", "data", "entry", "inputs", "outputs")
+    },
+}
+"""The inline context: every ``gt:`` member is a JSON literal (``@json``), so that a JSON-LD
+processor keeps the signed members whole — nested objects, nulls and all — instead of
+dropping what no vocabulary defines."""
+
 _OPENING = frozenset({"site_registered", "extracted", "recycled_intake"})
 _ENTRY_MEMBERS = ("seq", "hash", "signature", "signer", "recorded_at", "receipt")
 
@@ -120,7 +132,7 @@ def epcis_document(
         if entry.kind in ("event", "transformation")
     ]
     return {
-        "@context": [EPCIS_CONTEXT, {"gt": GOLDTRAIL_NS}],
+        "@context": [EPCIS_CONTEXT, GOLDTRAIL_CONTEXT],
         "type": "EPCISDocument",
         "schemaVersion": "2.0",
         "creationDate": created,

@@ -14,6 +14,7 @@ from app.db import read_transaction
 from app.ledger.canonical import canonical_bytes
 from app.ledger.documents.credentials import (
     CREDENTIALS_V2,
+    GOLDTRAIL_CREDENTIALS_V1,
     did_key,
     issue_credential,
     multikey,
@@ -173,7 +174,7 @@ def credential(ctx: LedgerContext, passport: Passport) -> dict[str, Any]:
     checkpoint = keys.open_checkpoint(str(doc["log"]["checkpoint"]), ctx.settings.log_origin)
     base = ctx.settings.public_base_url.rstrip("/")
     unsigned = {
-        "@context": [CREDENTIALS_V2],
+        "@context": [CREDENTIALS_V2, GOLDTRAIL_CREDENTIALS_V1],
         "id": f"urn:goldtrail:passport:{passport.digest}",
         "type": ["VerifiableCredential", "GreenGoldPassport"],
         "name": f"Green gold passport of {doc['lot']}",

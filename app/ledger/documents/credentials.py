@@ -24,6 +24,8 @@ from ..report import Check, Report
 __all__ = [
     "CREDENTIALS_V2",
     "CRYPTOSUITE",
+    "GOLDTRAIL_CREDENTIALS_CONTEXT",
+    "GOLDTRAIL_CREDENTIALS_V1",
     "did_key",
     "issue_credential",
     "multikey",
@@ -32,6 +34,24 @@ __all__ = [
 ]
 
 CREDENTIALS_V2 = "https://www.w3.org/ns/credentials/v2"
+GOLDTRAIL_CREDENTIALS_V1 = "https://w3id.org/goldtrail/credentials/v1"
+"""The context defining every term of a passport credential the VC 2.0 context does not
+(docs/PROTOCOL.md §17). Its document is ``GOLDTRAIL_CREDENTIALS_CONTEXT``, also served at
+``/contexts/credentials/v1``; JSON-LD processors load it from a local copy, as they do the
+W3C contexts."""
+
+_VC = "https://w3id.org/goldtrail/vc#"
+GOLDTRAIL_CREDENTIALS_CONTEXT: dict[str, Any] = {
+    "@context": {
+        "@protected": True,
+        "GreenGoldPassport": f"{_VC}GreenGoldPassport",
+        "GoldLot": f"{_VC}GoldLot",
+        "summary": {"@id": f"{_VC}summary", "@type": "@json"},
+        "metrics": {"@id": f"{_VC}metrics", "@type": "@json"},
+        "passport": {"@id": f"{_VC}passport", "@type": "@json"},
+        "checkpoint": {"@id": f"{_VC}checkpoint", "@type": "@json"},
+    }
+}
 CRYPTOSUITE = "eddsa-jcs-2022"
 _ED25519_PUB = b"\xed\x01"  # multicodec ed25519-pub, as an unsigned varint
 

@@ -177,9 +177,12 @@ def main(
     for r in range(rounds):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            with _database(postgres, folder, f"tapmin{r}") as db_url, _server(
-                "bench.tap_minimal_app:create_app", workers, {"BENCH_DATABASE_URL": db_url}
-            ) as url:
+            with (
+                _database(postgres, folder, f"tapmin{r}") as db_url,
+                _server(
+                    "bench.tap_minimal_app:create_app", workers, {"BENCH_DATABASE_URL": db_url}
+                ) as url,
+            ):
                 for c in range(clients):  # the baseline reads the same shape of paths
                     _write_taps(
                         folder / f"taps-{c}.txt",

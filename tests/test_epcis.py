@@ -148,3 +148,10 @@ def test_an_unknown_lot_and_a_bad_scope_are_refused(ledger: Ledger) -> None:
     assert problem(ledger.client.get("/v1/lots/NOPE/epcis"), 404)["code"] == "lot.unknown"
     bad = problem(ledger.client.get("/v1/lots/NOPE/epcis", params={"scope": "all"}), 422)
     assert bad["errors"][0]["field"] == "query.scope"
+
+
+def test_the_cbv_table_names_exactly_the_transformation_actions() -> None:
+    from app.ledger.cbv import TRANSFORMATION_EVENT_ACTIONS
+    from app.ledger.provenance.transformations import TRANSFORMATION_ACTIONS
+
+    assert set(TRANSFORMATION_ACTIONS) == TRANSFORMATION_EVENT_ACTIONS

@@ -22,6 +22,7 @@ MODULES = (
     "canonical.py",
     "cbv.py",
     "errors.py",
+    "events.py",
     "hashing.py",
     "keys.py",
     "records.py",

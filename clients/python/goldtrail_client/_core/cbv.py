@@ -7,7 +7,7 @@ that both read one table.
 
 from __future__ import annotations
 
-__all__ = ["BIZ_STEPS", "GOLDTRAIL_NS"]
+__all__ = ["BIZ_STEPS", "GOLDTRAIL_NS", "TRANSFORMATION_EVENT_ACTIONS"]
 
 GOLDTRAIL_NS = "https://w3id.org/goldtrail/epcis#"
 """The extension namespace, prefix ``gt``; Goldtrail's own business steps live under it."""
@@ -36,3 +36,9 @@ BIZ_STEPS: dict[str, tuple[str, str]] = {
     "tag_unbound": ("gt:tag_unbinding", "active"),
     "claim_code_set": ("gt:claim_code_setting", "active"),
 }
+
+TRANSFORMATION_EVENT_ACTIONS: frozenset[str] = frozenset(
+    {"extracted", "recycled_intake", "smelted", "refined", "cast", "merged", "split", "fabricated"}
+)
+"""The actions a transformation may state (§13): an EPCIS TransformationEvent maps to one of
+these, an ObjectEvent to an event (``app.ledger.events.ACTIONS``)."""

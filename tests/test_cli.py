@@ -102,7 +102,11 @@ def test_verify_with_another_service_key_fails(ledger: Ledger, tmp_path: Path) -
     ("content", "message"),
     [
         ("{not json", "invalid JSON"),
-        ('{"format": "something else"}', "not a goldtrail.lot-export.v1"),
+        (
+            '{"format": "something else"}',
+            "a something else document, which goldtrail verify does not know",
+        ),
+        ('{"events": []}', "not a goldtrail.lot-export.v1"),
     ],
 )
 def test_verify_refuses_what_is_not_an_export(tmp_path: Path, content: str, message: str) -> None:

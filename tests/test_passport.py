@@ -339,7 +339,7 @@ def _check_certificate_text(text: str, language: str) -> None:
     for words in ("绿色黄金证书", "Green Gold Certificate", "绿色等级", "Green grade"):
         assert words in text
     assert re.search(r"^\s*B\b", text, re.MULTILINE)  # the grade, first on its line
-    assert "3004.7" in text
+    assert "3,004.7" in text
     assert "None" not in text
     assert "?" not in text.replace("?lang", "")
     # Shares as percentages, countries and partners by name, in both languages.
@@ -449,3 +449,29 @@ def test_the_certificate_of_a_lot_without_a_grade_is_a_pdf_not_a_500(
         ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
     ).stdout
     assert "DEP-1" in text
+
+
+def test_a_grade_e_lot_reads_as_bad_and_ore_is_in_tonnes_at_grams_per_tonne(
+    ledger: Ledger,
+) -> None:
+    """A grade-E lot showed a full green bar; ore read as 120000000 g at 0.0047 ‰."""
+    refiner = ledger.partner("ticino-refinery", "refiner")
+    heavy = {"form": "grain", "mass_g": 10, "fineness": 999.9, "emissions_kgco2e": 1000}
+    ledger.post(refiner, "GRAIN-E", "smelting", "recycled_intake", heavy)
+    page = html.unescape(ledger.client.get("/p/GRAIN-E", params={"lang": "en"}).text)
+    assert 'class="grade grade-E"' in page
+    gauge = re.search(r'<meter id="carbon-gauge"[^>]*>', page)
+    assert gauge is not None
+    value = float(re.search(r'value="([^"]+)"', gauge.group(0)).group(1))  # type: ignore[union-attr]
+    assert value == 200  # capped: 100,010 kg per kg is almost four times the benchmark
+    assert 'high="100"' in gauge.group(0)  # above it, the meter's worst zone: red
+    assert "100,010 " in page or "100,010<" in page
+
+    geo = ledger.partner("kumasi-geo", "explorer", "miner")
+    ledger.post(geo, "ORE-1", "exploration", "site_registered", {"form": "deposit"})
+    ore = {"form": "ore", "mass_g": 120000000, "fineness": 0.0047, "emissions_kgco2e": 21500}
+    ledger.post(geo, "ORE-1", "mining", "extracted", ore)
+    english = html.unescape(ledger.client.get("/p/ORE-1", params={"lang": "en"}).text)
+    assert "120\xa0t of ore at 4.7\xa0g/t" in english  # a unit never wraps from its number
+    chinese = html.unescape(ledger.client.get("/p/ORE-1", params={"lang": "zh"}).text)
+    assert "矿石 120\xa0吨，品位 4.7\xa0克/吨" in chinese

@@ -67,9 +67,14 @@ def test_the_card_renders_and_verifies_in_the_browser(browser: Browser, journey:
         "#browser-check"
     ).inner_text()
     assert page.locator("#server-check").get_attribute("data-state") == "verified"
-    text = page.locator("main").inner_text()
+    text = page.locator("main").inner_text().replace("\xa0", " ")  # units keep to their numbers
     assert "B" in page.locator(".grade").inner_text()
-    assert "3004.7" in text
+    assert "3,004.7" in text  # grouped as people read it
+    gauge = page.locator("#carbon-gauge")
+    assert float(gauge.get_attribute("value") or "nan") == pytest.approx(
+        3004.7 * 100 / 25700, rel=1e-3
+    )
+    assert gauge.get_attribute("high") == "100"  # above the mined benchmark: the red zone
     assert "86.4 %" in text  # recycled share
     assert "LBMA Good Delivery" in text
     assert "Ghana" in text

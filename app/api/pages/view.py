@@ -49,6 +49,8 @@ class Card:
     grade_colour: str
     fine_gold_g: str | None
     carbon: str | None
+    carbon_of_benchmark: Decimal | None
+    """The intensity as a percentage of the mined benchmark, capped at 200: the gauge."""
     benchmark: str
     of_benchmark: str | None
     recycled: str | None
@@ -101,20 +103,46 @@ def _lots(body: dict[str, Any]) -> str:
 
 
 def _number(value: object) -> str:
+    """A decimal as people read it: digits grouped by thousands, no exponent, no trailing
+    zeros (``39309.2`` → ``39,309.2``)."""
     try:
-        return f"{Decimal(str(value)).normalize():f}"
+        exact = Decimal(str(value)).normalize()
     except InvalidOperation:
         return str(value)
+    whole, _, fraction = f"{exact:f}".partition(".")
+    grouped = f"{int(whole):,}" if whole.lstrip("-").isdigit() else whole
+    if whole.startswith("-0"):
+        grouped = "-" + grouped
+    return grouped + (f".{fraction}" if fraction else "")
+
+
+_BULK_FORMS = frozenset({"ore", "concentrate"})
+_TONNE = Decimal(1_000_000)
 
 
 def _stated(form: object, mass: object, fineness: object, words: dict[str, str]) -> str:
-    """ "547 g of bar at 999.9 ‰" from what a step states of the lot, or ""."""
+    """What a step states of the lot in the trade's units: ore and concentrate in tonnes at
+    a grade in g/t ("120 t at 4.7 g/t"); metal in grams at its fineness ("547 g of bar at
+    999.9"); "" if it states neither."""
     if mass is None and fineness is None:
         return ""
+    name = words.get(f"form.{form}", str(form or ""))
+    dash = words["dash"]
+    if form in _BULK_FORMS:
+        try:
+            tonnes = None if mass is None else Decimal(str(mass)) / _TONNE
+            grade = None if fineness is None else Decimal(str(fineness)) * 1000
+        except InvalidOperation:
+            tonnes = grade = None
+        return words["lot_bulk"].format(
+            form=name,
+            tonnes=dash if tonnes is None else _number(tonnes),
+            grade=dash if grade is None else _number(grade),
+        )
     return words["lot_form"].format(
-        form=words.get(f"form.{form}", str(form or "")),
-        mass=_number(mass) if mass is not None else words["dash"],
-        fineness=_number(fineness) if fineness is not None else words["dash"],
+        form=name,
+        mass=_number(mass) if mass is not None else dash,
+        fineness=_number(fineness) if fineness is not None else dash,
     )
 
 
@@ -222,8 +250,11 @@ def card_of(doc: dict[str, Any], language: str, words: dict[str, str]) -> Card:
         fine_gold_g=metrics.get("fine_gold_g")
         if metrics.get("as_of") == "before it was consumed"
         else summary.get("fine_gold_g") or metrics.get("fine_gold_g"),
-        carbon=intensity,
-        benchmark=benchmark,
+        carbon=None if intensity is None else _number(intensity),
+        carbon_of_benchmark=None
+        if intensity is None
+        else min(Decimal(intensity) * 100 / Decimal(benchmark), Decimal(200)),
+        benchmark=_number(benchmark),
         of_benchmark=None
         if intensity is None
         else percent(Decimal(intensity) / Decimal(benchmark)),

@@ -19,6 +19,7 @@ router = APIRouter(tags=["passport"])
     "/contexts/credentials/v1",
     summary="The JSON-LD context of passport credentials (https://w3id.org/goldtrail/credentials/v1)",
     response_class=JSONResponse,
+    responses={200: {"content": {"application/ld+json": {"schema": {"type": "object"}}}}},
 )
 def credentials_context() -> JSONResponse:
     return JSONResponse(

@@ -13,6 +13,8 @@ The floors, each importing only those below it (checked by import-linter, see
 * ``log/`` — the Merkle tree, checkpoints and the service key's history (§8–§10, §19);
 * ``provenance/`` — facts, transformations, mass balance, metrics replay and summaries
   (§13–§15, §18);
+* ``binding/`` — binding a passport to the physical piece: NFC SUN messages, claim codes
+  (§21);
 * ``documents/`` — what a holder verifies: exports, genealogy exports, passports,
   receipts and credentials (§6, §11, §15–§17).
 """

@@ -475,3 +475,21 @@ def test_a_grade_e_lot_reads_as_bad_and_ore_is_in_tonnes_at_grams_per_tonne(
     assert "120\xa0t of ore at 4.7\xa0g/t" in english  # a unit never wraps from its number
     chinese = html.unescape(ledger.client.get("/p/ORE-1", params={"lang": "zh"}).text)
     assert "矿石 120\xa0吨，品位 4.7\xa0克/吨" in chinese
+
+
+def test_the_card_says_in_one_sentence_what_the_piece_is_and_where_its_gold_came_from(
+    ledger: Ledger, journey: NoteVerifier
+) -> None:
+    """Generated from the metrics and the chain, in the reader's language; certifications
+    are said to be declared (no one has attested them yet)."""
+    english = html.unescape(ledger.client.get(f"/p/{RING}", params={"lang": "en"}).text)
+    story = re.search(r'<p class="story" id="story">(.*?)</p>', english, re.S)
+    assert story is not None
+    assert story.group(1) == (
+        "Jewellery with 3.9\xa0g of fine gold: 86.4 % recycled gold, the rest mined, from "
+        "China, Ghana; last made into jewellery by Hongkou Heritage Jewellers / 虹口传承珠宝; "
+        "certifications declared: LBMA Good Delivery (100 %), RJC Chain-of-Custody (100 %)."
+    )
+    chinese = html.unescape(ledger.client.get(f"/p/{RING}", params={"lang": "zh"}).text)
+    assert "首饰，含纯金 3.9\xa0克：86.4 % 为回收金、其余为矿产金，来自中国、加纳" in chinese
+    assert "扫码查看本绿色身份证" in chinese  # the QR code's caption

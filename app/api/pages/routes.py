@@ -21,7 +21,7 @@ from markupsafe import Markup
 from app.api.deps import ContextDep
 from app.api.pages.documents import FontMissing, certificate_pdf, cjk_font, qr_png, qr_svg
 from app.api.pages.i18n import choose, words
-from app.api.pages.view import card_of, piece_of
+from app.api.pages.view import card_of, piece_of, story_of
 from app.api.routes.lots import LotId
 from app.services import binding, passport
 from app.services.context import LedgerContext
@@ -92,6 +92,7 @@ def page(
         w=w,
         language=language,
         card=card_of(built.doc, language, w),
+        story=story_of(built.doc, language, w),
         piece=piece_of(binding.piece_status(ctx, lot_id), w),
         server_ok=built.report.ok,
         failures=failures[:10],

@@ -306,3 +306,55 @@ def piece_of(status: dict[str, Any], words: dict[str, str]) -> list[str]:
     if claim.get("refused_claims"):
         lines.append(words["piece_refused"].format(count=claim["refused_claims"]))
     return lines
+
+
+_MADE = ("fabricated", "cast", "refined", "smelted", "merged", "split")
+
+
+def story_of(doc: dict[str, Any], language: str, words: dict[str, str]) -> str:
+    """The card's first sentence, from its figures alone: what the piece is, where its gold
+    came from, how it was last made, and what is declared for it."""
+    metrics = doc.get("metrics") or {}
+    summary = doc.get("summary") or {}
+    form = words.get(f"form.{summary.get('form')}", words["story_gold"])
+    fine = metrics.get("fine_gold_g") or summary.get("fine_gold_g")
+    countries = [
+        country_name(code, language)
+        for code in (metrics.get("countries_of_origin") or {})
+        if code != "unknown"
+    ]
+    where = words["story_list_sep"].join(countries) if countries else words["story_unknown_place"]
+    recycled = Decimal(str(metrics.get("recycled_share") or "0"))
+    if recycled >= 1:
+        origin = words["story_recycled"].format(where=where)
+    elif recycled <= 0:
+        origin = words["story_mined"].format(where=where)
+    else:
+        origin = words["story_mixed"].format(share=percent(recycled), where=where)
+    names = _partner_names(doc)
+    made = ""
+    for entry in reversed(doc.get("chain") or doc.get("entries") or []):
+        body = entry.get("body") or {}
+        if body.get("action") in _MADE:
+            action = words.get(f"action.{body.get('action')}", str(body.get("action")))
+            action = action[:1].lower() + action[1:]  # mid-sentence
+            partner = names.get(body.get("partner"), body.get("partner"))
+            made = words["story_made"].format(action=action, partner=partner)
+            break
+    certified = [
+        words["story_certified"].format(scheme=scheme, share=percent(share))
+        for scheme, share in (metrics.get("certified_shares") or {}).items()
+    ]
+    vouched = (
+        words["story_declared"].format(schemes=words["story_list_sep"].join(certified))
+        if certified
+        else words["story_no_certificate"]
+    )
+    sentence = words["story"].format(
+        form=form,
+        fine=_number(fine) if fine is not None else words["dash"],
+        origin=origin,
+        made=made,
+        vouched=vouched,
+    )
+    return sentence[:1].upper() + sentence[1:]

@@ -493,3 +493,12 @@ def test_the_card_says_in_one_sentence_what_the_piece_is_and_where_its_gold_came
     chinese = html.unescape(ledger.client.get(f"/p/{RING}", params={"lang": "zh"}).text)
     assert "首饰，含纯金 3.9\xa0克：86.4 % 为回收金、其余为矿产金，来自中国、加纳" in chinese
     assert "扫码查看本绿色身份证" in chinese  # the QR code's caption
+    # Trust in one plain line; the checkpoint and what the browser checks behind a fold.
+    assert "Checked by your own browser, not taken on trust" in english
+    fold = re.search(
+        r'<details id="technical"><summary>Technical details</summary>(.*?)</details>',
+        english,
+        re.S,
+    )
+    assert fold is not None
+    assert "Proven against log checkpoint" in fold.group(1)

@@ -392,6 +392,11 @@ def test_a_used_up_lot_says_when_by_whom_and_into_what(
         "Used up on 2026-05-20 by Ticino Precious Metals Refinery SA: Refined into "
         "CH-KB-260520-001, CH-KB-260520-002, CH-KB-260520-003 (+6)."
     ) in html.unescape(page)
+    became = re.findall(r'<p class="used-up-into">(.*?)</p>', page, re.S)
+    assert len(became) == 1
+    links = re.findall(r'href="/p/([^"?]+)\?lang=en"', became[0])
+    assert len(links) == 9  # every lot it became, a link to its own card
+    assert links[0] == "CH-KB-260520-001"
     shown = re.search(r'Fine gold</div><div class="value">([^<]+)', page)
     assert shown is not None
     assert shown.group(1).strip() == f"{metrics['fine_gold_g']} g"

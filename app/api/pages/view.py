@@ -65,6 +65,8 @@ class Card:
     upstream: list[Upstream] = field(default_factory=list)
     checkpoint: str = ""
     used_up: str = ""
+    used_up_into: tuple[str, ...] = ()
+    """The lots the transformation that used this lot up made: links on the card."""
     """For a lot a transformation used up: when, by whom, into what (its figures are then
     the lot's just before)."""
 
@@ -206,6 +208,19 @@ def _upstream(doc: dict[str, Any], language: str) -> list[Upstream]:
     return items
 
 
+def _used_up_into(doc: dict[str, Any]) -> tuple[str, ...]:
+    if (doc.get("metrics") or {}).get("as_of") != "before it was consumed":
+        return ()
+    lot = doc.get("lot")
+    for entry in reversed(doc.get("chain") or doc.get("entries") or []):
+        body = entry.get("body") or {}
+        if entry.get("kind") == "transformation" and any(
+            i.get("lot") == lot for i in body.get("inputs") or []
+        ):
+            return tuple(str(o.get("lot")) for o in body.get("outputs") or [])[:20]
+    return ()
+
+
 def _used_up(doc: dict[str, Any], words: dict[str, str]) -> str:
     """The sentence saying which transformation used the lot up, if one did."""
     if (doc.get("metrics") or {}).get("as_of") != "before it was consumed":
@@ -278,6 +293,7 @@ def card_of(doc: dict[str, Any], language: str, words: dict[str, str]) -> Card:
         upstream=_upstream(doc, language),
         checkpoint=" · ".join(checkpoint[:2]) if len(checkpoint) > 1 else "",
         used_up=_used_up(doc, words),
+        used_up_into=_used_up_into(doc),
     )
 
 

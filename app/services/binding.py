@@ -292,7 +292,7 @@ def tap(ctx: LedgerContext, tag_id: str, picc_data: str | None, cmac: str | None
             repository.add_tap(conn, tag_id, counter=message.counter, at=now, outcome="genuine")
             status = binding_status(conn, "tag", tag_id)
             return TapResult(tag_id, "genuine", "a new tap", message.counter, binding=status)
-        tag = repository.tag_for_tap(conn, tag_id)
+        tag = repository.tag_by_id(conn, tag_id)
         if tag is None:
             return TapResult(tag_id, "unknown", "no tag with this id is registered")
         if message is None or tag.uid_digest != digest:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, insert, select, text, update
 
 from app.models.repository._sql import bulk
-from app.models.tables import bindings, claim_attempts, events, lots, tag_taps, tags
+from app.models.tables import bindings, claim_attempts, tag_taps, tags
 
 __all__ = [
     "BindingRow",
@@ -26,14 +26,10 @@ __all__ = [
     "insert_tag",
     "last_counters",
     "latest_binding_of_lot",
-    "raise_counter",
     "record_claim_attempt",
-    "record_tap",
     "standing_binding",
     "tag_by_id",
     "tag_by_uid_digest",
-    "tag_for_tap",
-    "taken_after",
     "taps_of",
 ]
 
@@ -100,20 +96,6 @@ def latest_binding_of_lot(conn: Connection, kind: str, lot_id: str) -> BindingRo
     return None if row is None else BindingRow(*row)
 
 
-def taken_after(conn: Connection, lot_id: str, seq: int) -> tuple[int, str | None] | None:
-    """The first transformation after ``seq`` that took gold from the lot (its seq), and
-    what consumed the lot if it was used up; None if none took from it."""
-    first = conn.execute(
-        select(func.min(events.c.seq)).where(
-            events.c.lot_id == lot_id, events.c.role == "input", events.c.seq > seq
-        )
-    ).scalar_one_or_none()
-    if first is None:
-        return None
-    consumed = conn.execute(select(lots.c.consumed_by).where(lots.c.id == lot_id)).scalar()
-    return int(first), consumed
-
-
 def insert_tag(conn: Connection, tag: TagRow) -> None:
     conn.execute(
         insert(tags).values(
@@ -126,31 +108,9 @@ def insert_tag(conn: Connection, tag: TagRow) -> None:
     )
 
 
-def tag_by_id(conn: Connection, tag_id: str) -> TagRow | None:
-    row = conn.execute(select(tags).where(tags.c.id == tag_id)).first()
-    return None if row is None else TagRow(*row)
-
-
 def tag_by_uid_digest(conn: Connection, digest: str) -> TagRow | None:
     row = conn.execute(select(tags).where(tags.c.uid_digest == digest)).first()
     return None if row is None else TagRow(*row)
-
-
-def raise_counter(conn: Connection, tag_id: str, counter: int) -> bool:
-    """Accept ``counter`` if it is higher than every counter accepted for the tag: one
-    conditional update, so of two taps racing with one counter exactly one wins."""
-    done = conn.execute(
-        update(tags)
-        .where(tags.c.id == tag_id, tags.c.last_counter < counter)
-        .values(last_counter=counter)
-    )
-    return done.rowcount == 1
-
-
-def record_tap(
-    conn: Connection, tag_id: str, *, counter: int | None, at: str, outcome: str
-) -> None:
-    conn.execute(insert(tag_taps).values(tag_id=tag_id, counter=counter, at=at, outcome=outcome))
 
 
 def first_tap_with_counter(conn: Connection, tag_id: str, counter: int) -> TapRow | None:
@@ -253,7 +213,7 @@ def standing_binding(conn: Connection, kind: str, key: str) -> StandingRow | Non
     return StandingRow(int(row.seq), row.lot_id, row.recorded_at, taken, row.consumed_by)
 
 
-def tag_for_tap(conn: Connection, tag_id: str) -> TagRow | None:
+def tag_by_id(conn: Connection, tag_id: str) -> TagRow | None:
     row = conn.execute(_TAG, {"b_id": tag_id}).first()
     return None if row is None else TagRow(*row)
 

@@ -375,3 +375,10 @@ def test_registering_a_tag_needs_a_holder_role_and_a_real_uid(ledger: Ledger) ->
     twice = ledger.client.post("/v1/tags", json={"uid": "04de5f1eacc040"}, headers=jeweler.auth)
     assert problem(twice, 409)["code"] == "tag.exists"
     assert parse_qs(urlsplit(ok.json()["url"]).query)["cmac"] == ["0" * 16]
+
+
+def test_the_tap_route_names_a_bad_tag_id_or_an_overlong_parameter(ledger: Ledger) -> None:
+    bad_id = ledger.client.get("/v1/tags/NOT-A-TAG/tap")
+    assert problem(bad_id, 422)["errors"][0]["field"] == "path.tag_id"
+    long_cmac = ledger.client.get("/v1/tags/0011223344556677/tap", params={"cmac": "A" * 33})
+    assert problem(long_cmac, 422)["errors"][0]["field"] == "query.cmac"

@@ -11,13 +11,12 @@ from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.requests import Request
 from starlette.routing import Route
 
 from app.api.deps import ContextDep, OptionalCaller, PartnerDep, in_database, model_body
-from app.api.hot import HotRoute
+from app.api.hot import HotRoute, invalid_string
 from app.api.openapi import json_body_of
 from app.api.pages.i18n import TAP_WORDS, choose
 from app.api.pages.routes import TEMPLATES, page_url
@@ -29,13 +28,16 @@ from app.services.errors import Unauthorized
 
 router = APIRouter(tags=["binding"])
 
-TagId = Annotated[str, Path(pattern="^[0-9a-f]{16}$", description="The tag's id")]
+TAG_ID_PATTERN = "^[0-9a-f]{16}$"
+_PICC_MAX, _CMAC_MAX = 64, 32
+TagId = Annotated[str, Path(pattern=TAG_ID_PATTERN, description="The tag's id")]
 PiccData = Annotated[
     str | None,
-    Query(max_length=64, description="PICCData the tag wrote: 16 bytes, hex (AN12196)"),
+    Query(max_length=_PICC_MAX, description="PICCData the tag wrote: 16 bytes, hex (AN12196)"),
 ]
 Cmac = Annotated[
-    str | None, Query(max_length=32, description="The SDMMAC the tag wrote: 8 bytes, hex")
+    str | None,
+    Query(max_length=_CMAC_MAX, description="The SDMMAC the tag wrote: 8 bytes, hex"),
 ]
 
 
@@ -125,7 +127,7 @@ def bar(
     return binding.bar_record(ctx, brand, serial)
 
 
-_TAG_ID = re.compile("^[0-9a-f]{16}$")
+_TAG_ID = re.compile(TAG_ID_PATTERN)
 
 
 async def tap_fast(request: Request) -> JSONResponse:
@@ -134,28 +136,22 @@ async def tap_fast(request: Request) -> JSONResponse:
     tag_id = request.path_params["tag_id"]
     params = request.query_params
     if not _TAG_ID.fullmatch(tag_id):
-        raise RequestValidationError(
-            [
-                {
-                    "type": "string_pattern_mismatch",
-                    "loc": ("path", "tag_id"),
-                    "msg": "String should match pattern '^[0-9a-f]{16}$'",
-                    "input": tag_id,
-                }
-            ]
+        raise invalid_string(
+            "string_pattern_mismatch",
+            "path",
+            "tag_id",
+            f"String should match pattern '{TAG_ID_PATTERN}'",
+            tag_id,
         )
-    for name, longest in (("picc_data", 64), ("cmac", 32)):
+    for name, longest in (("picc_data", _PICC_MAX), ("cmac", _CMAC_MAX)):
         value = params.get(name)
         if value is not None and len(value) > longest:
-            raise RequestValidationError(
-                [
-                    {
-                        "type": "string_too_long",
-                        "loc": ("query", name),
-                        "msg": f"String should have at most {longest} characters",
-                        "input": value,
-                    }
-                ]
+            raise invalid_string(
+                "string_too_long",
+                "query",
+                name,
+                f"String should have at most {longest} characters",
+                value,
             )
     ctx: LedgerContext = request.app.state.context
     work = partial(binding.tap, ctx, tag_id, params.get("picc_data"), params.get("cmac"))

@@ -7,7 +7,6 @@ from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, status
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -21,7 +20,7 @@ from app.api.deps import (
     partner_of,
 )
 from app.api.examples import EVENT_EXAMPLE
-from app.api.hot import HotRoute
+from app.api.hot import HotRoute, invalid_string
 from app.api.openapi import signed_post
 from app.db import read_transaction
 from app.ledger.events import LOT_ID, PARTNER_ID
@@ -111,15 +110,12 @@ async def post_event_fast(request: Request) -> JSONResponse:
     tenth of an append. The FastAPI route above stays for the OpenAPI document."""
     lot_id = request.path_params["lot_id"]
     if len(lot_id) > _LOT_ID_MAX or not _LOT_ID.fullmatch(lot_id):
-        raise RequestValidationError(
-            [
-                {
-                    "type": "string_pattern_mismatch",
-                    "loc": ("path", "lot_id"),
-                    "msg": f"String should match pattern '{LOT_ID_PATTERN}'",
-                    "input": lot_id,
-                }
-            ]
+        raise invalid_string(
+            "string_pattern_mismatch",
+            "path",
+            "lot_id",
+            f"String should match pattern '{LOT_ID_PATTERN}'",
+            lot_id,
         )
     return await post_event(lot_id, request)
 

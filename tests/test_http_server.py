@@ -25,6 +25,15 @@ LOTS = 4
 EVENTS_PER_CLIENT = 6
 
 
+def _event_head(api_key: str, length: int) -> bytes:
+    """The head of a POST of an event whose body is ``length`` bytes (sent, or not, after)."""
+    return (
+        b"POST /v1/lots/LOT-1/events HTTP/1.1\r\nHost: x\r\n"
+        + f"Authorization: Bearer {api_key}\r\n".encode()
+        + f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n".encode()
+    )
+
+
 def test_body_limits_over_real_http(server: str) -> None:
     with httpx.Client(base_url=server) as client:
         geo = Ledger(client=client).partner("kumasi-geo", "explorer")
@@ -51,11 +60,7 @@ def test_a_body_sent_too_slowly_is_answered_408_and_closed(
     with httpx.Client(base_url=url) as client:
         geo = Ledger(client=client).partner("kumasi-geo", "explorer")
     with socket.create_connection(("127.0.0.1", server_process.port), timeout=10) as sock:
-        sock.sendall(
-            b"POST /v1/lots/LOT-1/events HTTP/1.1\r\nHost: x\r\n"
-            + f"Authorization: Bearer {geo.api_key}\r\n".encode()
-            + b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
-        )
+        sock.sendall(_event_head(geo.api_key, 100) + b"{")
         started = time.monotonic()
         answer = b""
         while chunk := sock.recv(65536):  # until the server closes the connection
@@ -87,11 +92,7 @@ def test_a_body_trickled_steadily_is_cut_off_by_the_total_deadline(
     with httpx.Client(base_url=url) as client:
         geo = Ledger(client=client).partner("kumasi-geo", "explorer")
     with socket.create_connection(("127.0.0.1", server_process.port), timeout=15) as sock:
-        sock.sendall(
-            b"POST /v1/lots/LOT-1/events HTTP/1.1\r\nHost: x\r\n"
-            + f"Authorization: Bearer {geo.api_key}\r\n".encode()
-            + b"Content-Type: application/json\r\nContent-Length: 2000\r\n\r\n"
-        )
+        sock.sendall(_event_head(geo.api_key, 2000))
         stop = threading.Event()
 
         def trickle() -> None:
@@ -126,11 +127,7 @@ def test_a_client_hanging_up_mid_body_is_logged_as_such_not_as_an_error(
     with httpx.Client(base_url=url) as client:
         geo = Ledger(client=client).partner("kumasi-geo", "explorer")
     with socket.create_connection(("127.0.0.1", server_process.port), timeout=10) as sock:
-        sock.sendall(
-            b"POST /v1/lots/LOT-1/events HTTP/1.1\r\nHost: x\r\n"
-            + f"Authorization: Bearer {geo.api_key}\r\n".encode()
-            + b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
-        )
+        sock.sendall(_event_head(geo.api_key, 100) + b"{")
         time.sleep(0.3)
     deadline = time.monotonic() + 10
     log = ""
